@@ -1,0 +1,214 @@
+//! Message flags: IMAP system flags, keywords, and their Maildir letters.
+//!
+//! Maildir `D F P R S T` map to `\Draft \Flagged $Forwarded \Answered \Seen
+//! \Deleted`. Every other IMAP keyword is kept as a [`Flag::Keyword`] so that
+//! nothing is ever dropped, even where a Maildir file name cannot hold it.
+//! `\Recent` is session state, not a flag: it is never parsed into a
+//! [`Flags`] and so can never be sent.
+
+use std::collections::BTreeSet;
+
+/// One message flag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flag {
+    /// `\Draft`, Maildir `D`.
+    Draft,
+    /// `\Flagged`, Maildir `F`.
+    Flagged,
+    /// `$Forwarded`, Maildir `P` (passed).
+    Forwarded,
+    /// `\Answered`, Maildir `R` (replied).
+    Answered,
+    /// `\Seen`, Maildir `S`.
+    Seen,
+    /// `\Deleted`, Maildir `T` (trashed).
+    Deleted,
+    /// Any other IMAP keyword, spelled as the server sent it.
+    Keyword(String),
+}
+
+impl Flag {
+    /// The Maildir info letter, for the six flags that have one.
+    pub fn maildir_letter(&self) -> Option<char> {
+        Some(match self {
+            Flag::Draft => 'D',
+            Flag::Flagged => 'F',
+            Flag::Forwarded => 'P',
+            Flag::Answered => 'R',
+            Flag::Seen => 'S',
+            Flag::Deleted => 'T',
+            Flag::Keyword(_) => return None,
+        })
+    }
+
+    /// The flag for a Maildir info letter, if it is one of `D F P R S T`.
+    pub fn from_maildir_letter(letter: char) -> Option<Flag> {
+        Some(match letter {
+            'D' => Flag::Draft,
+            'F' => Flag::Flagged,
+            'P' => Flag::Forwarded,
+            'R' => Flag::Answered,
+            'S' => Flag::Seen,
+            'T' => Flag::Deleted,
+            _ => return None,
+        })
+    }
+
+    /// The IMAP spelling (`\Seen`, `$Forwarded`, or the keyword itself).
+    pub fn imap_name(&self) -> &str {
+        match self {
+            Flag::Draft => "\\Draft",
+            Flag::Flagged => "\\Flagged",
+            Flag::Forwarded => "$Forwarded",
+            Flag::Answered => "\\Answered",
+            Flag::Seen => "\\Seen",
+            Flag::Deleted => "\\Deleted",
+            Flag::Keyword(k) => k,
+        }
+    }
+
+    /// Parses an IMAP flag. System flags are case-insensitive; `\Recent`
+    /// and unknown system flags (`\*`, `\Foo`) are not message flags and
+    /// give `None`.
+    pub fn from_imap(name: &str) -> Option<Flag> {
+        let lower = name.to_ascii_lowercase();
+        Some(match lower.as_str() {
+            "\\draft" => Flag::Draft,
+            "\\flagged" => Flag::Flagged,
+            "$forwarded" => Flag::Forwarded,
+            "\\answered" => Flag::Answered,
+            "\\seen" => Flag::Seen,
+            "\\deleted" => Flag::Deleted,
+            _ if name.starts_with('\\') || name.is_empty() => return None,
+            _ => Flag::Keyword(name.to_string()),
+        })
+    }
+}
+
+/// A set of flags, ordered so that rendering is deterministic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Flags(BTreeSet<Flag>);
+
+impl Flags {
+    /// No flags.
+    pub fn new() -> Self {
+        Flags::default()
+    }
+
+    /// Parses the letters after `:2,` of a Maildir name. Letters other than
+    /// `D F P R S T` are not flags here; the Maildir crate keeps them
+    /// verbatim in the file name.
+    pub fn from_maildir_info(info: &str) -> Flags {
+        Flags(info.chars().filter_map(Flag::from_maildir_letter).collect())
+    }
+
+    /// The Maildir letters of these flags, in ASCII order as the Maildir
+    /// specification requires. Keywords have no letter and are left out.
+    pub fn to_maildir_info(&self) -> String {
+        let mut letters: Vec<char> = self.0.iter().filter_map(Flag::maildir_letter).collect();
+        letters.sort_unstable();
+        letters.into_iter().collect()
+    }
+
+    /// Whether `flag` is set.
+    pub fn contains(&self, flag: &Flag) -> bool {
+        self.0.contains(flag)
+    }
+
+    /// Sets `flag`; returns whether it was newly set.
+    pub fn insert(&mut self, flag: Flag) -> bool {
+        self.0.insert(flag)
+    }
+
+    /// Clears `flag`; returns whether it was set.
+    pub fn remove(&mut self, flag: &Flag) -> bool {
+        self.0.remove(flag)
+    }
+
+    /// The flags in a deterministic order.
+    pub fn iter(&self) -> impl Iterator<Item = &Flag> {
+        self.0.iter()
+    }
+
+    /// Whether no flag is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The keywords (flags without a Maildir letter).
+    pub fn keywords(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|f| match f {
+            Flag::Keyword(k) => Some(k.as_str()),
+            _ => None,
+        })
+    }
+}
+
+impl FromIterator<Flag> for Flags {
+    fn from_iter<I: IntoIterator<Item = Flag>>(iter: I) -> Self {
+        Flags(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn maildir_letters_map_to_imap_flags() {
+        let flags = Flags::from_maildir_info("DFPRST");
+        let names: Vec<&str> = flags.iter().map(Flag::imap_name).collect();
+        assert_eq!(
+            names,
+            [
+                "\\Draft",
+                "\\Flagged",
+                "$Forwarded",
+                "\\Answered",
+                "\\Seen",
+                "\\Deleted"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_letters_are_not_flags() {
+        assert_eq!(Flags::from_maildir_info("aSz").to_maildir_info(), "S");
+    }
+
+    #[test]
+    fn recent_is_never_a_flag() {
+        assert_eq!(Flag::from_imap("\\Recent"), None);
+        assert_eq!(Flag::from_imap("\\recent"), None);
+        assert_eq!(Flag::from_imap("\\*"), None);
+        assert_eq!(Flag::from_imap("\\SEEN"), Some(Flag::Seen));
+        assert_eq!(Flag::from_imap("$forwarded"), Some(Flag::Forwarded));
+        assert_eq!(
+            Flag::from_imap("$Junk"),
+            Some(Flag::Keyword("$Junk".into()))
+        );
+    }
+
+    #[test]
+    fn keywords_have_no_letter_but_are_kept() {
+        let flags: Flags = [Flag::Seen, Flag::Keyword("$Label1".into())]
+            .into_iter()
+            .collect();
+        assert_eq!(flags.to_maildir_info(), "S");
+        assert_eq!(flags.keywords().collect::<Vec<_>>(), ["$Label1"]);
+    }
+
+    proptest! {
+        #[test]
+        fn maildir_info_round_trips(info in "[DFPRST]{0,6}") {
+            let flags = Flags::from_maildir_info(&info);
+            let rendered = flags.to_maildir_info();
+            prop_assert_eq!(Flags::from_maildir_info(&rendered), flags);
+            let mut sorted: Vec<char> = rendered.chars().collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            prop_assert_eq!(sorted.into_iter().collect::<String>(), rendered);
+        }
+    }
+}

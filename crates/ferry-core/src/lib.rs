@@ -1,0 +1,29 @@
+//! The shared vocabulary of ferry.
+//!
+//! Every other crate speaks in these types: which [`Side`] of a sync pair a
+//! value belongs to ([`PerSide`]), IMAP identities that can never be zero
+//! ([`Uid`], [`UidValidity`]), and message [`Flags`] with their Maildir
+//! letters. This crate does no I/O.
+//!
+//! ```
+//! use ferry_core::{Flag, Flags, PerSide, Side};
+//!
+//! let flags = Flags::from_maildir_info("FS");
+//! assert!(flags.contains(&Flag::Seen));
+//! assert_eq!(flags.to_maildir_info(), "FS");
+//!
+//! let mut seen = PerSide::new(0u32, 0u32);
+//! seen[Side::Near] += 1;
+//! assert_eq!(seen[Side::Near.other()], 0);
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod flags;
+mod ids;
+mod side;
+
+pub use flags::{Flag, Flags};
+pub use ids::{InvalidId, Uid, UidValidity};
+pub use side::{PerSide, Side};
