@@ -4,7 +4,7 @@
 //! of ferry-imap (the client under test must not check itself): one command
 //! at a time, plain IMAP, no pipelining. Tests use it to set up scenarios
 //! (append with flags and internal date, set and clear flags, expunge, move,
-//! create/rename/delete folders). [`Dovecot`](crate::Dovecot) adds what only
+//! create/rename/delete folders). [`Dovecot`] adds what only
 //! the server can do through `doveadm`: read a folder back with GUIDs, reset
 //! UIDVALIDITY.
 //!

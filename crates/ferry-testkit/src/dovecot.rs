@@ -15,7 +15,7 @@
 use crate::client::Client;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -309,9 +309,10 @@ impl Dovecot {
         &self.options
     }
 
-    /// The server log so far.
+    /// The server log so far (and anything Dovecot wrote to stderr).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+        let read = |name| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        read("dovecot.stderr") + &read("dovecot.log")
     }
 
     /// Logs in as [`USER`] over plain IMAP, as "another client".
@@ -475,8 +476,10 @@ fn spawn_master(dir: &Path) -> io::Result<Child> {
         Command::new("dovecot")
     };
     // Never hand the test's stdout/stderr pipes to a daemon: whoever waits
-    // for their EOF would hang. Its own process group lets drop kill the
-    // master and all its children at once.
+    // for their EOF would hang. Config errors (written to stderr before
+    // Dovecot logs anywhere) go to a file in the dir. Its own process group
+    // lets drop kill the master and all its children at once.
+    let stderr = fs::File::create(dir.join("dovecot.stderr"))?;
     command
         .process_group(0)
         .arg("-F")
@@ -484,23 +487,13 @@ fn spawn_master(dir: &Path) -> io::Result<Child> {
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| {
+        .stderr(stderr);
+    let child = command.spawn().map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot run dovecot ({e}); install it with: apt-get install -y dovecot-imapd"),
         )
     })?;
-    // Dovecot writes config errors to stderr before it logs anywhere: give
-    // them to whoever reads the log, without ever blocking the server.
-    if let Some(mut stderr) = child.stderr.take() {
-        let log = dir.join("dovecot.stderr");
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            let _ = stderr.read_to_end(&mut text);
-            let _ = fs::write(log, text);
-        });
-    }
     Ok(child)
 }
 
