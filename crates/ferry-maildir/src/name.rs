@@ -131,7 +131,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_inverts_file_name(key in "[A-Za-z0-9_.,=-]{1,30}", info in "[A-Za-z]{0,8}") {
+        fn parse_inverts_file_name(key in "[A-Za-z0-9_][A-Za-z0-9_.,=-]{0,29}", info in "[A-Za-z]{0,8}") {
             let file = format!("{key}:2,{info}");
             let name = MaildirName::parse(&file).expect("valid");
             prop_assert_eq!(name.key(), key.as_str());

@@ -405,45 +405,12 @@ pub fn quote(text: &str) -> String {
 
 /// Unix seconds as an IMAP date-time in UTC (`"01-Jan-2024 00:00:00 +0000"`).
 pub fn imap_date(unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{day:02}-{}-{year:04} {:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    ferry_core::date::format_imap_date(unix)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn imap_dates() {
-        assert_eq!(imap_date(0), "01-Jan-1970 00:00:00 +0000");
-        assert_eq!(imap_date(951_782_400), "29-Feb-2000 00:00:00 +0000");
-        assert_eq!(imap_date(1_700_000_000), "14-Nov-2023 22:13:20 +0000");
-    }
 
     #[test]
     fn literal_lengths() {

@@ -1,0 +1,139 @@
+//! The sans-I/O protocol core: bytes in, responses out; commands in, bytes
+//! out. No sockets, no clocks: it is driven by the session and tested with
+//! recorded transcripts.
+
+pub mod command;
+pub mod framing;
+pub mod response;
+pub mod sexp;
+
+use crate::error::Result;
+use framing::Frame;
+use response::{Response, ResponseCode, Status};
+
+/// Parses a frame with imap-proto, falling back to the forms it does not
+/// know for untagged data; tagged completions must parse.
+pub fn parse_response(frame: &Frame) -> Result<Response> {
+    let bytes = &frame.bytes;
+    // imap-proto returns `* ENABLED x` as if it were `* CAPABILITY x`.
+    if bytes.len() > 10 && bytes[..10].eq_ignore_ascii_case(b"* ENABLED ") {
+        return Ok(Response::Untagged(response::parse_fallback(&bytes[2..])));
+    }
+    match imap_proto::Response::from_bytes(bytes) {
+        Ok((&[], parsed)) => {
+            response::convert(parsed).map_err(|what| framing::protocol(&what, bytes))
+        }
+        _ if bytes.starts_with(b"* ") => {
+            Ok(Response::Untagged(response::parse_fallback(&bytes[2..])))
+        }
+        _ if bytes.starts_with(b"+") => Ok(Response::Continue {
+            text: String::from_utf8_lossy(&bytes[1..]).trim().to_string(),
+        }),
+        _ => parse_tagged_fallback(bytes)
+            .ok_or_else(|| framing::protocol("a response ferry cannot parse", bytes)),
+    }
+}
+
+/// `tag SP (OK|NO|BAD) SP text`, for completions imap-proto refuses (odd
+/// text after a code, a missing space).
+fn parse_tagged_fallback(bytes: &[u8]) -> Option<Response> {
+    let line = std::str::from_utf8(bytes)
+        .ok()?
+        .trim_end_matches(['\r', '\n']);
+    let (tag, rest) = line.split_once(' ')?;
+    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let (word, text) = rest.split_once(' ').unwrap_or((rest, ""));
+    let status = match word.to_ascii_uppercase().as_str() {
+        "OK" => Status::Ok,
+        "NO" => Status::No,
+        "BAD" => Status::Bad,
+        _ => return None,
+    };
+    let (code, text) = match text.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((code, text)) => (
+            Some(ResponseCode::parse(code)),
+            text.trim_start().to_string(),
+        ),
+        None => (None, text.to_string()),
+    };
+    Some(Response::Tagged {
+        tag: tag.to_string(),
+        status,
+        code,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::proto::framing::Frame;
+    use crate::proto::response::{ResponseCode, Status, Untagged};
+
+    fn frame(text: &[u8]) -> Frame {
+        Frame {
+            bytes: text.to_vec(),
+            diverted: 0,
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_parsed_from_the_text() {
+        let parsed = parse_response(&frame(b"f3 NO [MODIFIED 7,9] Conditional STORE failed\r\n"))
+            .expect("parses");
+        assert_eq!(
+            parsed,
+            Response::Tagged {
+                tag: "f3".into(),
+                status: Status::No,
+                code: Some(ResponseCode::Modified(vec![7, 9])),
+                text: "Conditional STORE failed".into()
+            }
+        );
+        let parsed =
+            parse_response(&frame(b"f4 NO [OVERQUOTA] Quota exceeded\r\n")).expect("parses");
+        assert!(matches!(
+            parsed,
+            Response::Tagged {
+                code: Some(ResponseCode::OverQuota),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn enabled_is_not_capability() {
+        let parsed = parse_response(&frame(b"* ENABLED QRESYNC\r\n")).expect("parses");
+        assert_eq!(
+            parsed,
+            Response::Untagged(Untagged::Enabled(vec!["QRESYNC".into()]))
+        );
+    }
+
+    #[test]
+    fn zero_uids_are_protocol_errors() {
+        assert!(matches!(
+            parse_response(&frame(b"* 1 FETCH (UID 0 FLAGS ())\r\n")),
+            Err(Error::Protocol { .. })
+        ));
+        assert!(matches!(
+            parse_response(&frame(b"* OK [UIDVALIDITY 0] x\r\n")),
+            Err(Error::Protocol { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_a_protocol_error() {
+        assert!(matches!(
+            parse_response(&frame(b"\x00\x01garbage\r\n")),
+            Err(Error::Protocol { .. })
+        ));
+        assert!(matches!(
+            parse_response(&frame(b"f1 MAYBE ok\r\n")),
+            Err(Error::Protocol { .. })
+        ));
+    }
+}

@@ -1,0 +1,498 @@
+//! The blocking IMAP session: the protocol core driven over a transport.
+//!
+//! A [`Session`] sends commands with fresh tags and reads responses through
+//! the [`Framer`](crate::proto::framing::Framer). Commands may be pipelined
+//! ([`Session::send`] several, then [`Session::wait`] for each tag); untagged
+//! responses go to the handler of the command being waited for, and
+//! completions of other tags are kept until asked for. The session never
+//! pipelines past STARTTLS, LOGIN/AUTHENTICATE, COMPRESS or SELECT: those
+//! methods wait for their completion before returning.
+//!
+//! Mailbox names passed to and returned by the session are wire names
+//! (modified UTF-7); use [`mutf7`](crate::mutf7) to convert.
+
+mod auth;
+mod connect;
+mod idle;
+mod mailbox;
+mod messages;
+
+pub use idle::IdleEvent;
+pub use mailbox::{SelectOptions, Selected};
+pub use messages::{AppendRequest, AppendResult, BodyItem, FetchedBody, StoreResult};
+
+use crate::error::{Error, Result};
+use crate::options::ServerOptions;
+use crate::proto::command::{Command, LiteralData, Part};
+use crate::proto::framing::{self, Frame, Framer, KeepInMemory, LiteralSink};
+use crate::proto::response::{Response, ResponseCode, Status, Untagged};
+use crate::transport::Transport;
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+
+/// Which way a traced line went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceDirection {
+    /// Client to server.
+    Sent,
+    /// Server to client.
+    Received,
+}
+
+/// Receives every protocol line, credentials already redacted.
+pub type TraceSink = Box<dyn FnMut(TraceDirection, &str) + Send>;
+
+/// The tagged completion of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// OK, NO or BAD.
+    pub status: Status,
+    /// The response code, if any.
+    pub code: Option<ResponseCode>,
+    /// The text.
+    pub text: String,
+}
+
+/// A logged-in (or not yet logged-in) connection to one server.
+pub struct Session {
+    transport: Transport,
+    framer: Framer,
+    options: ServerOptions,
+    next_tag: u32,
+    capabilities: Vec<String>,
+    authenticated: bool,
+    enabled: Vec<String>,
+    verbs: HashMap<String, String>,
+    completed: HashMap<String, Completion>,
+    pending: VecDeque<Untagged>,
+    trace: Option<TraceSink>,
+    bye: Option<String>,
+    selected: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("host", &self.options.host)
+            .field("capabilities", &self.capabilities)
+            .field("authenticated", &self.authenticated)
+            .field("selected", &self.selected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many pipelined commands may await their completion at once: enough
+/// to hide round trips, few enough that neither side's socket buffers fill
+/// while both are writing.
+const PIPELINE_WINDOW: usize = 32;
+
+/// How much of a received frame a trace line shows.
+const TRACE_LIMIT: usize = 2000;
+
+impl Session {
+    /// The capabilities the server advertises now (upper-case).
+    pub fn capabilities(&self) -> &[String] {
+        &self.capabilities
+    }
+
+    /// Whether the server advertises `capability` (case-insensitive).
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(capability))
+    }
+
+    /// Whether the session is logged in.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Extensions switched on with ENABLE.
+    pub fn enabled(&self) -> &[String] {
+        &self.enabled
+    }
+
+    /// The selected mailbox's wire name.
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
+    }
+
+    /// The options the session was opened with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    /// TLS details, when the connection is encrypted.
+    pub fn tls_info(&self) -> Option<crate::transport::TlsInfo> {
+        self.transport.tls_info()
+    }
+
+    /// Whether COMPRESS=DEFLATE is active.
+    pub fn is_compressed(&self) -> bool {
+        self.transport.is_compressed()
+    }
+
+    /// Installs a sink that sees every protocol line (`-vv`). LOGIN and
+    /// AUTHENTICATE payloads are redacted before they reach it.
+    pub fn set_trace(&mut self, sink: TraceSink) {
+        self.trace = Some(sink);
+    }
+
+    /// Untagged responses that arrived while no command claimed them
+    /// (EXISTS, EXPUNGE, FETCH from other clients), oldest first.
+    pub fn take_unsolicited(&mut self) -> Vec<Untagged> {
+        self.pending.drain(..).collect()
+    }
+
+    fn trace_line(&mut self, direction: TraceDirection, text: &str) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace(direction, text);
+        }
+    }
+
+    fn fresh_tag(&mut self) -> String {
+        let tag = format!("f{}", self.next_tag);
+        self.next_tag += 1;
+        tag
+    }
+
+    /// Sends a command without waiting for its completion; returns its tag.
+    /// Synchronising literals wait for the server's continuation (other
+    /// responses that arrive meanwhile are kept for [`Session::wait`]).
+    pub fn send(&mut self, command: Command) -> Result<String> {
+        let tag = self.fresh_tag();
+        let verb = command.verb().to_string();
+        self.trace_command(&tag, &command);
+        self.verbs.insert(tag.clone(), verb.clone());
+        let mut first = true;
+        for part in command.into_parts() {
+            match part {
+                Part::Text(text) => {
+                    if first {
+                        self.write(format!("{tag} ").as_bytes(), &verb)?;
+                    }
+                    self.write(&text, &verb)?;
+                }
+                Part::Literal(data) => self.send_literal(&tag, &verb, data)?,
+            }
+            first = false;
+        }
+        self.write(b"\r\n", &verb)?;
+        self.flush(&verb)?;
+        Ok(tag)
+    }
+
+    fn trace_command(&mut self, tag: &str, command: &Command) {
+        if self.trace.is_none() {
+            return;
+        }
+        let text = if command.is_sensitive() {
+            format!("{tag} {} <redacted>", command.verb())
+        } else {
+            format!(
+                "{tag} {}",
+                command.preview(&|len| self.non_synchronizing(len))
+            )
+        };
+        self.trace_line(TraceDirection::Sent, &text);
+    }
+
+    fn non_synchronizing(&self, len: u64) -> bool {
+        self.has_capability("LITERAL+") || (self.has_capability("LITERAL-") && len <= 4096)
+    }
+
+    fn send_literal(&mut self, tag: &str, verb: &str, data: LiteralData) -> Result<()> {
+        let len = data.len();
+        if self.non_synchronizing(len) {
+            self.write(format!("{{{len}+}}\r\n").as_bytes(), verb)?;
+        } else {
+            self.write(format!("{{{len}}}\r\n").as_bytes(), verb)?;
+            self.flush(verb)?;
+            self.await_continuation(tag, verb)?;
+        }
+        match data {
+            LiteralData::Bytes(bytes) => self.write(&bytes, verb),
+            LiteralData::Reader { len, reader } => self.copy_literal(len, reader, verb),
+        }
+    }
+
+    fn copy_literal(
+        &mut self,
+        len: u64,
+        mut reader: Box<dyn Read + Send>,
+        verb: &str,
+    ) -> Result<()> {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+            let n = reader.read(&mut buf[..want]).map_err(|source| Error::Io {
+                context: format!("reading the message to send with {verb}"),
+                source,
+            })?;
+            if n == 0 {
+                return Err(Error::Io {
+                    context: format!("reading the message to send with {verb}"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("the message ended {left} bytes before its announced length"),
+                    ),
+                });
+            }
+            self.write(&buf[..n], verb)?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads until the continuation for `tag`'s literal; the command's own
+    /// NO/BAD ends the wait with that error.
+    fn await_continuation(&mut self, tag: &str, verb: &str) -> Result<()> {
+        loop {
+            match self.read_response(&mut KeepInMemory, verb)? {
+                Response::Continue { .. } => return Ok(()),
+                Response::Tagged {
+                    tag: t,
+                    status,
+                    code,
+                    text,
+                } => {
+                    let completion = Completion { status, code, text };
+                    if t == tag {
+                        return Err(self.command_error(verb, completion));
+                    }
+                    self.completed.insert(t, completion);
+                }
+                Response::Untagged(u) => self.note_untagged(u, None),
+            }
+        }
+    }
+
+    fn write(&mut self, data: &[u8], verb: &str) -> Result<()> {
+        self.transport
+            .write_all(data)
+            .map_err(|e| self.io_error(e, verb))
+    }
+
+    fn flush(&mut self, verb: &str) -> Result<()> {
+        self.transport.flush().map_err(|e| self.io_error(e, verb))
+    }
+
+    fn io_error(&self, error: std::io::Error, verb: &str) -> Error {
+        crate::transport::classify(
+            &self.options.host,
+            Some(verb.to_string()),
+            error,
+            self.options.read_timeout,
+        )
+    }
+
+    /// Waits for `tag`'s completion. Untagged responses go to `handler`
+    /// (which returns them back when they are not its business) and literals
+    /// to `sink`. NO and BAD become errors.
+    pub fn wait(
+        &mut self,
+        tag: &str,
+        handler: &mut dyn FnMut(Untagged) -> Option<Untagged>,
+        sink: &mut dyn LiteralSink,
+    ) -> Result<Completion> {
+        let verb = self.verbs.get(tag).cloned().unwrap_or_default();
+        let queued: Vec<Untagged> = self.pending.drain(..).collect();
+        for untagged in queued {
+            self.note_untagged(untagged, Some(handler));
+        }
+        let completion = loop {
+            if let Some(done) = self.completed.remove(tag) {
+                break done;
+            }
+            match self.read_response(sink, &verb)? {
+                Response::Tagged {
+                    tag: t,
+                    status,
+                    code,
+                    text,
+                } => {
+                    let completion = Completion { status, code, text };
+                    if t == tag {
+                        break completion;
+                    }
+                    if !self.verbs.contains_key(&t) {
+                        return Err(framing::protocol(
+                            "a completion for a tag ferry never sent",
+                            t.as_bytes(),
+                        ));
+                    }
+                    self.completed.insert(t, completion);
+                }
+                Response::Untagged(u) => self.note_untagged(u, Some(handler)),
+                Response::Continue { text } => {
+                    return Err(framing::protocol(
+                        "an unexpected continuation request",
+                        text.as_bytes(),
+                    ));
+                }
+            }
+        };
+        self.verbs.remove(tag);
+        self.note_code(completion.code.as_ref());
+        match completion.status {
+            Status::Ok => Ok(completion),
+            _ => Err(self.command_error(&verb, completion)),
+        }
+    }
+
+    /// Sends `commands` pipelined, at most [`PIPELINE_WINDOW`] in flight,
+    /// and hands each tag to `finish` in order once it must be waited for.
+    pub(crate) fn pipeline<C, T>(
+        &mut self,
+        commands: impl IntoIterator<Item = C>,
+        mut send: impl FnMut(&mut Session, C) -> Result<String>,
+        mut finish: impl FnMut(&mut Session, &str) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut in_flight = VecDeque::new();
+        let mut results = Vec::new();
+        for command in commands {
+            in_flight.push_back(send(self, command)?);
+            if in_flight.len() >= PIPELINE_WINDOW {
+                if let Some(tag) = in_flight.pop_front() {
+                    results.push(finish(self, &tag)?);
+                }
+            }
+        }
+        for tag in in_flight {
+            results.push(finish(self, &tag)?);
+        }
+        Ok(results)
+    }
+
+    /// Sends `command` and waits for it, collecting its untagged responses.
+    pub fn run(&mut self, command: Command) -> Result<(Completion, Vec<Untagged>)> {
+        let tag = self.send(command)?;
+        let mut collected = Vec::new();
+        let completion = self.wait(
+            &tag,
+            &mut |u| {
+                collected.push(u);
+                None
+            },
+            &mut KeepInMemory,
+        )?;
+        Ok((completion, collected))
+    }
+
+    fn command_error(&self, verb: &str, completion: Completion) -> Error {
+        let Completion { status, code, text } = completion;
+        match status {
+            Status::Bad => Error::Bad {
+                command: verb.to_string(),
+                code,
+                text,
+            },
+            _ => Error::No {
+                command: verb.to_string(),
+                code,
+                text,
+            },
+        }
+    }
+
+    /// Session-wide bookkeeping for every untagged response, then the
+    /// handler (or the unsolicited queue).
+    fn note_untagged(
+        &mut self,
+        untagged: Untagged,
+        handler: Option<&mut dyn FnMut(Untagged) -> Option<Untagged>>,
+    ) {
+        match &untagged {
+            Untagged::Capability(caps) => self.capabilities = caps.clone(),
+            Untagged::Status {
+                status: Status::Bye,
+                text,
+                ..
+            } => self.bye = Some(text.clone()),
+            Untagged::Status { code, .. } => self.note_code(code.as_ref()),
+            Untagged::Enabled(caps) => self
+                .enabled
+                .extend(caps.iter().map(|c| c.to_ascii_uppercase())),
+            _ => {}
+        }
+        let rest = match handler {
+            Some(handler) => handler(untagged),
+            None => Some(untagged),
+        };
+        if let Some(untagged) = rest {
+            if self.pending.len() < 100_000 {
+                self.pending.push_back(untagged);
+            }
+        }
+    }
+
+    fn note_code(&mut self, code: Option<&ResponseCode>) {
+        if let Some(ResponseCode::Capability(caps)) = code {
+            self.capabilities = caps.clone();
+        }
+    }
+
+    /// Reads and parses the next response.
+    fn read_response(&mut self, sink: &mut dyn LiteralSink, verb: &str) -> Result<Response> {
+        let frame = self.read_frame(sink, verb)?;
+        if self.trace.is_some() {
+            let text = framing::excerpt(&frame.bytes[..frame.bytes.len().min(TRACE_LIMIT)]);
+            self.trace_line(TraceDirection::Received, text.trim_end());
+        }
+        crate::proto::parse_response(&frame)
+    }
+
+    fn read_frame(&mut self, sink: &mut dyn LiteralSink, verb: &str) -> Result<Frame> {
+        let mut buf = [0u8; 64 << 10];
+        loop {
+            if let Some(frame) = self.framer.next_frame(sink)? {
+                return Ok(frame);
+            }
+            let n = match self.transport.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(e, verb)),
+            };
+            if n == 0 {
+                return Err(match self.bye.take() {
+                    Some(text) => Error::Bye { text },
+                    None => Error::ConnectionLost {
+                        host: self.options.host.clone(),
+                        during: (!verb.is_empty()).then(|| verb.to_string()),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the server closed the connection",
+                        ),
+                    },
+                });
+            }
+            self.framer.feed(&buf[..n]);
+        }
+    }
+
+    /// NOOP: lets the server report changes.
+    pub fn noop(&mut self) -> Result<Vec<Untagged>> {
+        self.run(Command::new("NOOP")).map(|(_, untagged)| untagged)
+    }
+
+    /// CAPABILITY: asks again (after STARTTLS, login or COMPRESS).
+    pub fn refresh_capabilities(&mut self) -> Result<&[String]> {
+        self.run(Command::new("CAPABILITY"))?;
+        Ok(&self.capabilities)
+    }
+
+    /// LOGOUT, then closes the connection.
+    pub fn logout(mut self) -> Result<()> {
+        match self.run(Command::new("LOGOUT")) {
+            Ok(_) | Err(Error::Bye { .. }) | Err(Error::ConnectionLost { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.transport.flush();
+    }
+}
