@@ -29,7 +29,7 @@ impl Session {
                 ),
             });
         }
-        let before = self.capabilities.clone();
+        let updates_before = self.capability_updates;
         let result = match self.choose_mechanism(credentials.mechanism)? {
             Chosen::LoginCommand => self.login_command(credentials),
             Chosen::Sasl(mechanism) => self.authenticate(mechanism, credentials),
@@ -45,7 +45,8 @@ impl Session {
             Err(e) => return Err(e),
         }
         self.authenticated = true;
-        if self.capabilities == before {
+        // Capabilities change at login; ask unless the server just sent them.
+        if self.capability_updates == updates_before {
             self.refresh_capabilities()?;
         }
         Ok(())

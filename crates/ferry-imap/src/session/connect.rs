@@ -44,6 +44,7 @@ impl Session {
             trace,
             bye: None,
             selected: None,
+            capability_updates: 0,
         };
         let preauth = session.read_greeting()?;
         let tunnel = options.tunnel.is_some();

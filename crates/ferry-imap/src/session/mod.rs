@@ -68,6 +68,7 @@ pub struct Session {
     trace: Option<TraceSink>,
     bye: Option<String>,
     selected: Option<String>,
+    capability_updates: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -404,7 +405,10 @@ impl Session {
         handler: Option<&mut dyn FnMut(Untagged) -> Option<Untagged>>,
     ) {
         match &untagged {
-            Untagged::Capability(caps) => self.capabilities = caps.clone(),
+            Untagged::Capability(caps) => {
+                self.capabilities = caps.clone();
+                self.capability_updates += 1;
+            }
             Untagged::Status {
                 status: Status::Bye,
                 text,
@@ -430,6 +434,7 @@ impl Session {
     fn note_code(&mut self, code: Option<&ResponseCode>) {
         if let Some(ResponseCode::Capability(caps)) = code {
             self.capabilities = caps.clone();
+            self.capability_updates += 1;
         }
     }
 
