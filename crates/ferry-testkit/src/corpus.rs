@@ -50,6 +50,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use ferry_core::date::civil_from_days;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -1538,21 +1539,6 @@ fn rfc5322_date(ts: i64, offset: i32) -> String {
         abs / 60,
         abs % 60,
     )
-}
-
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard
-/// Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// IMAP modified UTF-7 (RFC 3501 5.1.3), how Dovecot names folders on disk.

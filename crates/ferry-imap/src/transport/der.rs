@@ -6,6 +6,8 @@
 //! here reads server-controlled bytes: every function returns `None` on
 //! anything unexpected and never panics.
 
+use ferry_core::date::{civil_from_days, days_from_civil};
+
 /// DER tags used below.
 const SEQUENCE: u8 = 0x30;
 const SET: u8 = 0x31;
@@ -212,33 +214,6 @@ fn number(digits: &[u8]) -> i64 {
     digits
         .iter()
         .fold(0, |acc, d| acc * 10 + i64::from(d - b'0'))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (inverse of
-/// [`days_from_civil`]).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
