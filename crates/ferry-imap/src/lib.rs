@@ -13,6 +13,37 @@
 //! - [`mutf7`]: modified UTF-7 mailbox names;
 //! - [`Secret`]: passwords that never print.
 //!
+//! ## Crates used, and where they stop
+//!
+//! - **imap-proto** (specified for this project) parses every response. It
+//!   only parses complete responses held in memory, so the framing, the
+//!   literal handling and the limits are ours ([`proto::framing`]). It does
+//!   not type MODIFIED, NOMODSEQ, CLOSED, MAILBOXID or the RFC 5530 codes
+//!   (they stay in the text and are parsed in [`proto::response`]), nor
+//!   NAMESPACE (parsed by [`proto::sexp`]), and it reports `* ENABLED` as if
+//!   it were `* CAPABILITY`, which [`proto::parse_response`] intercepts.
+//! - **rustls** with the ring provider for TLS; **flate2** for COMPRESS,
+//!   with a workaround for a sync-flush loss in small output buffers.
+//!
+//! ## Opening a session
+//!
+//! ```no_run
+//! use ferry_imap::{AuthMechanism, Credentials, Secret, SelectOptions, ServerOptions, Session, TlsMode};
+//!
+//! let options = ServerOptions::new("imap.example.org", TlsMode::Implicit);
+//! let mut session = Session::connect(&options)?;
+//! session.login(&Credentials {
+//!     user: "me@example.org".into(),
+//!     secret: Secret::new("app password"),
+//!     mechanism: AuthMechanism::Auto,
+//! })?;
+//! let inbox = session.select("INBOX", &SelectOptions::default())?;
+//! let (messages, _) = session.uid_fetch("1:*", "UID FLAGS RFC822.SIZE", None)?;
+//! assert_eq!(messages.len() as u32, inbox.exists);
+//! session.logout()?;
+//! # Ok::<(), ferry_imap::Error>(())
+//! ```
+//!
 //! ```
 //! use ferry_imap::mutf7;
 //!

@@ -174,7 +174,15 @@ impl Session {
             |s, c| s.send(c),
             |s, tag| {
                 let mut handler = |u: Untagged| match u {
-                    Untagged::Fetch(fetch) if fetch.uid.is_some() && fetch.body.is_some() => {
+                    Untagged::Fetch(fetch) if fetch.uid.is_none() && fetch.body.is_some() => {
+                        // A body without a UID (a broken server) is dropped,
+                        // with the writer it may have filled.
+                        if fetch.body.as_ref().is_some_and(Vec::is_empty) {
+                            sink.borrow_mut().finished.pop_front();
+                        }
+                        None
+                    }
+                    Untagged::Fetch(fetch) if fetch.body.is_some() => {
                         if failure.is_none() {
                             if let Err(e) = deliver(&mut sink.borrow_mut(), fetch, done) {
                                 failure = Some(e);
