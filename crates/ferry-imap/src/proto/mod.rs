@@ -9,7 +9,7 @@ pub mod sexp;
 
 use crate::error::Result;
 use framing::Frame;
-use response::{Response, ResponseCode, Status};
+use response::{Completion, Response, ResponseCode, Status};
 
 /// Parses a frame with imap-proto, falling back to the forms it does not
 /// know for untagged data; tagged completions must parse.
@@ -60,9 +60,7 @@ fn parse_tagged_fallback(bytes: &[u8]) -> Option<Response> {
     };
     Some(Response::Tagged {
         tag: tag.to_string(),
-        status,
-        code,
-        text,
+        completion: Completion { status, code, text },
     })
 }
 
@@ -88,9 +86,11 @@ mod tests {
             parsed,
             Response::Tagged {
                 tag: "f3".into(),
-                status: Status::No,
-                code: Some(ResponseCode::Modified(vec![7, 9])),
-                text: "Conditional STORE failed".into()
+                completion: Completion {
+                    status: Status::No,
+                    code: Some(ResponseCode::Modified(vec![7, 9])),
+                    text: "Conditional STORE failed".into()
+                }
             }
         );
         let parsed =
@@ -98,7 +98,10 @@ mod tests {
         assert!(matches!(
             parsed,
             Response::Tagged {
-                code: Some(ResponseCode::OverQuota),
+                completion: Completion {
+                    code: Some(ResponseCode::OverQuota),
+                    ..
+                },
                 ..
             }
         ));

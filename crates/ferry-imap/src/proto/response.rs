@@ -270,6 +270,17 @@ pub fn parse_uid_ranges(text: &str) -> Option<Vec<RangeInclusive<u32>>> {
         .collect()
 }
 
+/// The tagged completion of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// OK, NO or BAD.
+    pub status: Status,
+    /// The response code, if any.
+    pub code: Option<ResponseCode>,
+    /// The human-readable text.
+    pub text: String,
+}
+
 /// One server response.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Response {
@@ -277,12 +288,8 @@ pub enum Response {
     Tagged {
         /// The command's tag.
         tag: String,
-        /// OK, NO or BAD.
-        status: Status,
-        /// The response code, if any.
-        code: Option<ResponseCode>,
-        /// The human-readable text.
-        text: String,
+        /// Its status, code and text.
+        completion: Completion,
     },
     /// A continuation request (`+ ...`).
     Continue {
@@ -432,9 +439,11 @@ pub(crate) fn convert(response: ip::Response<'_>) -> Result<Response, String> {
             let (code, text) = code_and_text(code, information)?;
             Response::Tagged {
                 tag: tag.0,
-                status: status_of(status),
-                code,
-                text,
+                completion: Completion {
+                    status: status_of(status),
+                    code,
+                    text,
+                },
             }
         }
         ip::Response::Continue { information, code } => Response::Continue {

@@ -108,14 +108,8 @@ impl Session {
                     self.write(format!("{reply}\r\n").as_bytes(), "AUTHENTICATE")?;
                     self.flush("AUTHENTICATE")?;
                 }
-                Response::Tagged {
-                    tag: t,
-                    status,
-                    code,
-                    text,
-                } if t == tag => {
-                    self.completed
-                        .insert(t, super::Completion { status, code, text });
+                Response::Tagged { tag: t, completion } if t == tag => {
+                    self.completed.insert(t, completion);
                     return self.wait(&tag, &mut Some, &mut KeepInMemory).map(drop);
                 }
                 Response::Tagged { tag: t, .. } => {

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::options::ServerOptions;
 use crate::proto::command::{Command, LiteralData, Part};
 use crate::proto::framing::{self, Frame, Framer, KeepInMemory, LiteralSink};
+pub use crate::proto::response::Completion;
 use crate::proto::response::{Response, ResponseCode, Status, Untagged};
 use crate::transport::Transport;
 use std::collections::{HashMap, VecDeque};
@@ -41,17 +42,6 @@ pub enum TraceDirection {
 
 /// Receives every protocol line, credentials already redacted.
 pub type TraceSink = Box<dyn FnMut(TraceDirection, &str) + Send>;
-
-/// The tagged completion of a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Completion {
-    /// OK, NO or BAD.
-    pub status: Status,
-    /// The response code, if any.
-    pub code: Option<ResponseCode>,
-    /// The text.
-    pub text: String,
-}
 
 /// A logged-in (or not yet logged-in) connection to one server.
 pub struct Session {
@@ -252,13 +242,7 @@ impl Session {
         loop {
             match self.read_response(&mut KeepInMemory, verb)? {
                 Response::Continue { .. } => return Ok(()),
-                Response::Tagged {
-                    tag: t,
-                    status,
-                    code,
-                    text,
-                } => {
-                    let completion = Completion { status, code, text };
+                Response::Tagged { tag: t, completion } => {
                     if t == tag {
                         return Err(self.command_error(verb, completion));
                     }
@@ -307,13 +291,7 @@ impl Session {
                 break done;
             }
             match self.read_response(sink, &verb)? {
-                Response::Tagged {
-                    tag: t,
-                    status,
-                    code,
-                    text,
-                } => {
-                    let completion = Completion { status, code, text };
+                Response::Tagged { tag: t, completion } => {
                     if t == tag {
                         break completion;
                     }
