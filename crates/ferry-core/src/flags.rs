@@ -86,7 +86,7 @@ impl Flag {
 }
 
 /// A set of flags, ordered so that rendering is deterministic.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Flags(BTreeSet<Flag>);
 
 impl Flags {

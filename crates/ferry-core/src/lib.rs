@@ -23,8 +23,10 @@
 pub mod date;
 mod flags;
 mod ids;
+mod message;
 mod side;
 
 pub use flags::{Flag, Flags};
 pub use ids::{InvalidId, Uid, UidValidity};
+pub use message::{MessageKey, MessageMeta};
 pub use side::{PerSide, Side};

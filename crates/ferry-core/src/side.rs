@@ -43,7 +43,7 @@ impl std::fmt::Display for Side {
 }
 
 /// A value for each side, indexed by [`Side`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct PerSide<T> {
     /// The far side's value.
     pub far: T,

@@ -2,8 +2,9 @@
 //! held at the last sync to the actions that bring them together.
 //!
 //! No I/O, clock, SQL or randomness: the same inputs always give the same
-//! plan. Today it holds the per-flag three-way merge ([`flags`]); the
-//! per-folder diff and the cross-folder move pass follow.
+//! plan. It holds the per-flag three-way merge ([`flags`]) and the
+//! per-folder diff ([`folder`]); the cross-folder move pass and folder
+//! creates, deletes and renames follow with the sync engine.
 //!
 //! ```
 //! use ferry_core::{Flag, Flags, PerSide};
@@ -20,3 +21,4 @@
 #![deny(missing_docs)]
 
 pub mod flags;
+pub mod folder;
