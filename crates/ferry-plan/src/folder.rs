@@ -63,6 +63,34 @@ pub struct Pair {
     pub keys: PerSide<MessageKey>,
     /// The flags both sides had when last synced.
     pub flags: Flags,
+    /// What the state knows of its content, to recognise it elsewhere.
+    pub content: Content,
+}
+
+/// What identifies a message's content across folders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Content {
+    /// The Message-ID header.
+    pub message_id: Option<String>,
+    /// The size with CRLF line endings.
+    pub size: Option<u64>,
+    /// The content fingerprint.
+    pub fingerprint: Option<String>,
+}
+
+impl Content {
+    /// Whether `message` is provably this content (see
+    /// [`MessageMeta::same_content`]).
+    pub fn matches(&self, message: &MessageMeta) -> bool {
+        let known = MessageMeta {
+            key: message.key.clone(),
+            flags: Flags::new(),
+            size: self.size,
+            message_id: self.message_id.clone(),
+            fingerprint: self.fingerprint.clone(),
+        };
+        known.same_content(message)
+    }
 }
 
 /// Why a message is not copied.
@@ -212,6 +240,19 @@ pub struct FolderPlan {
 /// Plans one folder: `now` are both sides' snapshots, `pairs` the state of
 /// the last sync.
 pub fn plan_folder(now: PerSide<&[MessageMeta]>, pairs: &[Pair], policy: &Policy) -> FolderPlan {
+    let mut actions = diff_folder(now, pairs, policy);
+    let held = apply_guard(&mut actions, now.map(|_, list| list.len()), policy);
+    actions.sort();
+    FolderPlan { actions, held }
+}
+
+/// The folder's actions before the guard and sorting (moves across
+/// folders are found in these).
+pub(crate) fn diff_folder(
+    now: PerSide<&[MessageMeta]>,
+    pairs: &[Pair],
+    policy: &Policy,
+) -> Vec<Action> {
     let index = now.map(|_, list| list.iter().map(|m| (&m.key, m)).collect::<BTreeMap<_, _>>());
     let mut actions = Vec::new();
     let mut paired: PerSide<BTreeSet<&MessageKey>> = PerSide::default();
@@ -229,9 +270,7 @@ pub fn plan_folder(now: PerSide<&[MessageMeta]>, pairs: &[Pair], policy: &Policy
             .collect::<Vec<_>>()
     });
     plan_unpaired(unpaired, policy, &mut actions);
-    let held = apply_guard(&mut actions, now.map(|_, list| list.len()), policy);
-    actions.sort();
-    FolderPlan { actions, held }
+    actions
 }
 
 fn plan_pair(
@@ -410,7 +449,11 @@ fn plan_copy(from: Side, message: &MessageMeta, policy: &Policy, out: &mut Vec<A
 }
 
 /// Drops a side's removals when they exceed the guard's thresholds.
-fn apply_guard(actions: &mut Vec<Action>, totals: PerSide<usize>, policy: &Policy) -> Vec<Held> {
+pub(crate) fn apply_guard(
+    actions: &mut Vec<Action>,
+    totals: PerSide<usize>,
+    policy: &Policy,
+) -> Vec<Held> {
     if policy.allow_mass_delete {
         return Vec::new();
     }

@@ -2,9 +2,10 @@
 //! held at the last sync to the actions that bring them together.
 //!
 //! No I/O, clock, SQL or randomness: the same inputs always give the same
-//! plan. It holds the per-flag three-way merge ([`flags`]) and the
-//! per-folder diff ([`folder`]); the cross-folder move pass and folder
-//! creates, deletes and renames follow with the sync engine.
+//! plan. It holds the per-flag three-way merge ([`flags`]), the per-folder
+//! diff ([`folder`]) and the account plan with its cross-folder move pass
+//! ([`moves`]); folder creates, deletes and renames follow with the sync
+//! engine.
 //!
 //! ```
 //! use ferry_core::{Flag, Flags, PerSide};
@@ -22,3 +23,4 @@
 
 pub mod flags;
 pub mod folder;
+pub mod moves;

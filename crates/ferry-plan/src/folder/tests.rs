@@ -27,6 +27,7 @@ fn pair(n: u32, flags: &str) -> Pair {
     Pair {
         keys: PerSide::new(uid(n), name(n)),
         flags: Flags::from_maildir_info(flags),
+        content: Content::default(),
     }
 }
 
@@ -334,7 +335,11 @@ fn apply(
                         new_key.clone()
                     }
                 });
-                pairs.push(Pair { keys, flags });
+                pairs.push(Pair {
+                    keys,
+                    flags,
+                    content: Content::default(),
+                });
             }
             Action::Remove { side, key } => {
                 model[side].remove(&key);
@@ -350,7 +355,11 @@ fn apply(
             }
             Action::Pair { keys, flags } => {
                 pairs.retain(|p| p.keys.far != keys.far && p.keys.near != keys.near);
-                pairs.push(Pair { keys, flags });
+                pairs.push(Pair {
+                    keys,
+                    flags,
+                    content: Content::default(),
+                });
             }
             Action::Unpair { keys } => pairs.retain(|p| p.keys != keys),
             Action::Skip { .. } => {}
@@ -424,6 +433,7 @@ fn build(
         pairs.push(Pair {
             keys: keys.clone(),
             flags: Flags::from_maildir_info(flags),
+            content: Content::default(),
         });
         for side in Side::BOTH {
             match &changes[side] {
@@ -512,7 +522,7 @@ proptest! {
         let policy = Policy { expunge: PerSide::new(expunge_far, true), ..Policy::default() };
         let (model, pairs, _) = build(&initial, &fresh);
         let plan = run(&model, &pairs, &policy);
-        let swapped_pairs: Vec<Pair> = pairs.iter().map(|p| Pair { keys: p.keys.clone().swapped(), flags: p.flags.clone() }).collect();
+        let swapped_pairs: Vec<Pair> = pairs.iter().map(|p| Pair { keys: p.keys.clone().swapped(), ..p.clone() }).collect();
         let swapped_policy = Policy { expunge: policy.expunge.swapped(), flow_into: policy.flow_into.swapped(), ..policy };
         let mirrored = run(&model.clone().swapped(), &swapped_pairs, &swapped_policy);
         let mut expected: Vec<Action> = plan.actions.into_iter().map(Action::mirrored).collect();

@@ -1,0 +1,409 @@
+//! The account plan: every folder's diff, then one pass across folders that
+//! turns "vanished here" plus "appeared there" into moves.
+//!
+//! A message moved on one side shows up in the per-folder diffs as a
+//! deletion to propagate in the source folder and a new message to copy in
+//! the target folder. Copying would transfer the bytes again and lose the
+//! server's identity of the message; the pass below pairs the two and
+//! replaces them with one [`Move`] on the other side (IMAP `UID MOVE`, a
+//! Maildir rename). Two are the same message when the vanished key and the
+//! new key are the same Maildir name (mutt, notmuch and afew keep it), else
+//! when the content provably matches (fingerprint, or Message-ID and size).
+//! A move on one side with a flag change on the other is still a move, and
+//! the flags merge. Moves do not count towards the mass-delete guard.
+
+use crate::flags;
+use crate::folder::{self, Action, FolderPlan, Pair, Policy};
+use ferry_core::{Flags, MessageKey, MessageMeta, PerSide, Side};
+use std::collections::BTreeMap;
+
+/// One folder's inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct FolderState<'a> {
+    /// The folder's name (the same on both sides, after mapping).
+    pub name: &'a str,
+    /// Both sides' snapshots.
+    pub now: PerSide<&'a [MessageMeta]>,
+    /// The pairs of the last sync.
+    pub pairs: &'a [Pair],
+}
+
+/// A message to move from one folder to another on one side.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Move {
+    /// The side whose store moves the message (the other side already did).
+    pub side: Side,
+    /// The folder it is in.
+    pub from_folder: String,
+    /// Its key there.
+    pub key: MessageKey,
+    /// The folder it goes to.
+    pub to_folder: String,
+    /// Its partner's key in the target folder, on the other side.
+    pub partner: MessageKey,
+    /// The pair it leaves in the source folder.
+    pub old_pair: PerSide<MessageKey>,
+    /// The flags both sides should end with.
+    pub flags: Flags,
+}
+
+/// The plan of a whole account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountPlan {
+    /// Each folder's plan, by name.
+    pub folders: BTreeMap<String, FolderPlan>,
+    /// Moves between folders, sorted.
+    pub moves: Vec<Move>,
+}
+
+/// A message that left a folder on one side and stays on the other.
+struct Departure {
+    folder: usize,
+    action: usize,
+    stays_on: Side,
+    key: MessageKey,
+    vanished_key: MessageKey,
+    pair: Pair,
+    flags: Flags,
+}
+
+/// A message new in a folder on one side.
+struct Arrival<'a> {
+    folder: usize,
+    action: usize,
+    side: Side,
+    meta: &'a MessageMeta,
+}
+
+/// Plans every folder, then pairs departures with arrivals into moves.
+pub fn plan_account(folders: &[FolderState<'_>], policy: &Policy) -> AccountPlan {
+    let mut diffs: Vec<Vec<Option<Action>>> = folders
+        .iter()
+        .map(|f| {
+            folder::diff_folder(f.now, f.pairs, policy)
+                .into_iter()
+                .map(Some)
+                .collect()
+        })
+        .collect();
+    let departures = find_departures(folders, &diffs);
+    let arrivals = find_arrivals(folders, &diffs);
+    let mut moves = Vec::new();
+    let mut taken = vec![false; arrivals.len()];
+    for departure in departures {
+        let vanished_on = departure.stays_on.other();
+        let found = arrivals.iter().enumerate().find(|(i, a)| {
+            !taken[*i]
+                && a.folder != departure.folder
+                && a.side == vanished_on
+                && same_message(&departure, a.meta)
+        });
+        if let Some((i, arrival)) = found {
+            taken[i] = true;
+            diffs[departure.folder][departure.action] = None;
+            diffs[arrival.folder][arrival.action] = None;
+            moves.push(make_move(folders, &departure, arrival));
+        }
+    }
+    moves.sort();
+    AccountPlan {
+        folders: finish_folders(folders, diffs, policy),
+        moves,
+    }
+}
+
+fn find_departures(folders: &[FolderState<'_>], diffs: &[Vec<Option<Action>>]) -> Vec<Departure> {
+    let mut out = Vec::new();
+    for (f, actions) in diffs.iter().enumerate() {
+        for (i, action) in actions.iter().enumerate() {
+            let (stays_on, key, flags) = match action {
+                Some(Action::Remove { side, key } | Action::MarkDeleted { side, key }) => {
+                    let flags = current_flags(folders[f].now[*side], key);
+                    (*side, key.clone(), flags)
+                }
+                Some(Action::Copy {
+                    from,
+                    key,
+                    flags,
+                    replaces: Some(_),
+                }) => (*from, key.clone(), flags.clone()),
+                _ => continue,
+            };
+            let Some(pair) = folders[f].pairs.iter().find(|p| p.keys[stays_on] == key) else {
+                continue;
+            };
+            out.push(Departure {
+                folder: f,
+                action: i,
+                stays_on,
+                vanished_key: pair.keys[stays_on.other()].clone(),
+                key,
+                pair: pair.clone(),
+                flags,
+            });
+        }
+    }
+    out
+}
+
+fn find_arrivals<'a>(
+    folders: &[FolderState<'a>],
+    diffs: &[Vec<Option<Action>>],
+) -> Vec<Arrival<'a>> {
+    let mut out = Vec::new();
+    for (f, actions) in diffs.iter().enumerate() {
+        for (i, action) in actions.iter().enumerate() {
+            if let Some(Action::Copy {
+                from,
+                key,
+                replaces: None,
+                ..
+            }) = action
+            {
+                if let Some(meta) = folders[f].now[*from].iter().find(|m| &m.key == key) {
+                    out.push(Arrival {
+                        folder: f,
+                        action: i,
+                        side: *from,
+                        meta,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn current_flags(list: &[MessageMeta], key: &MessageKey) -> Flags {
+    list.iter()
+        .find(|m| &m.key == key)
+        .map(|m| m.flags.clone())
+        .unwrap_or_default()
+}
+
+/// Whether `arrival` is the message that vanished in the departure's
+/// folder: the same Maildir name (UIDs mean nothing across folders), else
+/// provably the same content.
+fn same_message(departure: &Departure, arrival: &MessageMeta) -> bool {
+    let same_name =
+        matches!(&arrival.key, MessageKey::Name(_)) && arrival.key == departure.vanished_key;
+    same_name || departure.pair.content.matches(arrival)
+}
+
+fn make_move(folders: &[FolderState<'_>], departure: &Departure, arrival: &Arrival<'_>) -> Move {
+    let base = &departure.pair.flags;
+    let now = PerSide::from_fn(|s| {
+        if s == departure.stays_on {
+            &departure.flags
+        } else {
+            &arrival.meta.flags
+        }
+    });
+    Move {
+        side: departure.stays_on,
+        from_folder: folders[departure.folder].name.to_string(),
+        key: departure.key.clone(),
+        to_folder: folders[arrival.folder].name.to_string(),
+        partner: arrival.meta.key.clone(),
+        old_pair: departure.pair.keys.clone(),
+        flags: flags::merge(base, now),
+    }
+}
+
+fn finish_folders(
+    folders: &[FolderState<'_>],
+    diffs: Vec<Vec<Option<Action>>>,
+    policy: &Policy,
+) -> BTreeMap<String, FolderPlan> {
+    folders
+        .iter()
+        .zip(diffs)
+        .map(|(state, actions)| {
+            let mut actions: Vec<Action> = actions.into_iter().flatten().collect();
+            let held = folder::apply_guard(&mut actions, state.now.map(|_, l| l.len()), policy);
+            actions.sort();
+            (state.name.to_string(), FolderPlan { actions, held })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::folder::Content;
+    use ferry_core::Uid;
+
+    fn uid(n: u32) -> MessageKey {
+        MessageKey::Uid(Uid::new(n).expect("non-zero"))
+    }
+
+    fn name(s: &str) -> MessageKey {
+        MessageKey::Name(s.to_string())
+    }
+
+    fn meta(key: MessageKey, flags: &str, id: &str) -> MessageMeta {
+        MessageMeta {
+            key,
+            flags: Flags::from_maildir_info(flags),
+            size: Some(1234),
+            message_id: Some(id.to_string()),
+            fingerprint: None,
+        }
+    }
+
+    fn pair(far: MessageKey, near: MessageKey, flags: &str, id: &str) -> Pair {
+        Pair {
+            keys: PerSide::new(far, near),
+            flags: Flags::from_maildir_info(flags),
+            content: Content {
+                message_id: Some(id.to_string()),
+                size: Some(1234),
+                fingerprint: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_local_move_becomes_a_server_move() {
+        let inbox_far = [meta(uid(1), "S", "<a>")];
+        let inbox_pairs = [pair(uid(1), name("k1"), "S", "<a>")];
+        let archive_near = [meta(name("k1"), "S", "<a>")];
+        let folders = [
+            FolderState {
+                name: "INBOX",
+                now: PerSide::new(&inbox_far, &[]),
+                pairs: &inbox_pairs,
+            },
+            FolderState {
+                name: "Archive",
+                now: PerSide::new(&[], &archive_near),
+                pairs: &[],
+            },
+        ];
+        let plan = plan_account(&folders, &Policy::default());
+        assert!(
+            plan.folders.values().all(|f| f.actions.is_empty()),
+            "{plan:?}"
+        );
+        assert_eq!(
+            plan.moves,
+            [Move {
+                side: Side::Far,
+                from_folder: "INBOX".into(),
+                key: uid(1),
+                to_folder: "Archive".into(),
+                partner: name("k1"),
+                old_pair: PerSide::new(uid(1), name("k1")),
+                flags: Flags::from_maildir_info("S"),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_server_move_becomes_a_rename_by_message_id_and_size() {
+        let inbox_near = [meta(name("k1"), "", "<a>")];
+        let inbox_pairs = [pair(uid(1), name("k1"), "", "<a>")];
+        let archive_far = [meta(uid(40), "F", "<a>")];
+        let folders = [
+            FolderState {
+                name: "INBOX",
+                now: PerSide::new(&[], &inbox_near),
+                pairs: &inbox_pairs,
+            },
+            FolderState {
+                name: "Archive",
+                now: PerSide::new(&archive_far, &[]),
+                pairs: &[],
+            },
+        ];
+        let plan = plan_account(&folders, &Policy::default());
+        assert_eq!(plan.moves.len(), 1, "{plan:?}");
+        let m = &plan.moves[0];
+        assert_eq!(
+            (m.side, &m.key, &m.partner),
+            (Side::Near, &name("k1"), &uid(40))
+        );
+        assert_eq!(
+            m.flags,
+            Flags::from_maildir_info("F"),
+            "the flag set on the server comes along"
+        );
+    }
+
+    #[test]
+    fn moves_do_not_trip_the_guard_and_unmatched_deletions_stay() {
+        let far: Vec<MessageMeta> = (1..=30)
+            .map(|n| meta(uid(n), "", &format!("<{n}>")))
+            .collect();
+        let pairs: Vec<Pair> = (1..=30)
+            .map(|n| pair(uid(n), name(&format!("k{n}")), "", &format!("<{n}>")))
+            .collect();
+        let moved: Vec<MessageMeta> = (1..=29)
+            .map(|n| meta(name(&format!("k{n}")), "", &format!("<{n}>")))
+            .collect();
+        let folders = [
+            FolderState {
+                name: "INBOX",
+                now: PerSide::new(&far, &[]),
+                pairs: &pairs,
+            },
+            FolderState {
+                name: "Old",
+                now: PerSide::new(&[], &moved),
+                pairs: &[],
+            },
+        ];
+        let plan = plan_account(&folders, &Policy::default());
+        assert_eq!(plan.moves.len(), 29);
+        assert_eq!(
+            plan.folders["INBOX"].actions,
+            [Action::Remove {
+                side: Side::Far,
+                key: uid(30)
+            }]
+        );
+        assert!(plan.folders["INBOX"].held.is_empty());
+    }
+
+    #[test]
+    fn a_move_out_of_the_synced_folders_is_a_deletion() {
+        let inbox_far = [meta(uid(1), "", "<a>")];
+        let inbox_pairs = [pair(uid(1), name("k1"), "", "<a>")];
+        let folders = [FolderState {
+            name: "INBOX",
+            now: PerSide::new(&inbox_far, &[]),
+            pairs: &inbox_pairs,
+        }];
+        let plan = plan_account(&folders, &Policy::default());
+        assert!(plan.moves.is_empty());
+        assert_eq!(
+            plan.folders["INBOX"].actions,
+            [Action::Remove {
+                side: Side::Far,
+                key: uid(1)
+            }]
+        );
+    }
+
+    #[test]
+    fn uids_are_not_compared_across_folders() {
+        // UID 5 vanished from INBOX on the server and another UID 5 is new
+        // in Archive: different messages, no move.
+        let inbox_near = [meta(name("k1"), "", "<a>")];
+        let inbox_pairs = [pair(uid(5), name("k1"), "", "<a>")];
+        let archive_far = [meta(uid(5), "", "<b>")];
+        let folders = [
+            FolderState {
+                name: "INBOX",
+                now: PerSide::new(&[], &inbox_near),
+                pairs: &inbox_pairs,
+            },
+            FolderState {
+                name: "Archive",
+                now: PerSide::new(&archive_far, &[]),
+                pairs: &[],
+            },
+        ];
+        assert!(plan_account(&folders, &Policy::default()).moves.is_empty());
+    }
+}
