@@ -4,8 +4,8 @@
 //! No I/O, clock, SQL or randomness: the same inputs always give the same
 //! plan. It holds the per-flag three-way merge ([`flags`]), the per-folder
 //! diff ([`folder`]) and the account plan with its cross-folder move pass
-//! ([`moves`]); folder creates, deletes and renames follow with the sync
-//! engine.
+//! ([`moves`]), and the folder plan: filters, creates, removals, renames
+//! and the vanished-folder guard ([`folders`]).
 //!
 //! ```
 //! use ferry_core::{Flag, Flags, PerSide};
@@ -23,4 +23,5 @@
 
 pub mod flags;
 pub mod folder;
+pub mod folders;
 pub mod moves;
