@@ -21,11 +21,13 @@
 #![deny(missing_docs)]
 
 pub mod date;
+mod fingerprint;
 mod flags;
 mod ids;
 mod message;
 mod side;
 
+pub use fingerprint::Fingerprint;
 pub use flags::{Flag, Flags};
 pub use ids::{InvalidId, Uid, UidValidity};
 pub use message::{MessageKey, MessageMeta};

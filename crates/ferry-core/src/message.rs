@@ -1,6 +1,6 @@
 //! What a store knows of one message, in the terms both stores share.
 
-use crate::{Flags, Uid};
+use crate::{Fingerprint, Flags, Uid};
 
 /// A message's identity inside one folder of one store: a UID on an IMAP
 /// server, the unique part of the file name in a Maildir.
@@ -32,9 +32,8 @@ pub struct MessageMeta {
     pub size: Option<u64>,
     /// Its Message-ID header, when known.
     pub message_id: Option<String>,
-    /// Its content fingerprint (SHA-256 over CRLF-normalised bytes, hex),
-    /// when known.
-    pub fingerprint: Option<String>,
+    /// Its content fingerprint, when known.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl MessageMeta {
@@ -72,7 +71,7 @@ mod tests {
             flags: Flags::new(),
             size,
             message_id: id.map(str::to_string),
-            fingerprint: fp.map(str::to_string),
+            fingerprint: fp.map(|f| Fingerprint::from_bytes([f.as_bytes()[0]; 32])),
         }
     }
 

@@ -8,23 +8,34 @@ use ferry_imap::proto::command::LiteralData;
 use ferry_imap::{
     AppendRequest, BodyItem, Error, SelectOptions, ServerOptions, Session, TlsMode, TraceDirection,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const IMAPD: &str = "/usr/bin/imapd";
+/// Where scripts/install-test-deps unpacks Courier-IMAP (its package
+/// conflicts with Dovecot's, so it is unpacked, not installed).
+fn courier_root() -> PathBuf {
+    std::env::var_os("FERRY_COURIER_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/ferry-test/courier"))
+}
 
 fn courier(maildir: &Path) -> (Session, Arc<Mutex<Vec<String>>>) {
+    let root = courier_root();
+    let imapd = root.join("usr/bin/imapd");
     assert!(
-        Path::new(IMAPD).exists(),
-        "Courier-IMAP is not installed: run ./scripts/install-test-deps (apt-get install courier-imap)"
+        imapd.exists(),
+        "Courier-IMAP's imapd is not at {}: run ./scripts/install-test-deps",
+        imapd.display()
     );
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub)).expect("maildir");
     }
     let mut options = ServerOptions::new("courier", TlsMode::None);
     options.tunnel = Some(format!(
-        "cd '{}' && set -a && . /etc/courier/imapd && AUTHENTICATED=ferry exec {IMAPD} Maildir",
-        maildir.parent().expect("parent").display()
+        "cd '{}' && set -a && . '{}' && AUTHENTICATED=ferry exec '{}' Maildir",
+        maildir.parent().expect("parent").display(),
+        root.join("etc/courier/imapd").display(),
+        imapd.display()
     ));
     let sent: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = sent.clone();

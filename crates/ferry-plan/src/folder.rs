@@ -75,7 +75,7 @@ pub struct Content {
     /// The size with CRLF line endings.
     pub size: Option<u64>,
     /// The content fingerprint.
-    pub fingerprint: Option<String>,
+    pub fingerprint: Option<ferry_core::Fingerprint>,
 }
 
 impl Content {
@@ -87,7 +87,7 @@ impl Content {
             flags: Flags::new(),
             size: self.size,
             message_id: self.message_id.clone(),
-            fingerprint: self.fingerprint.clone(),
+            fingerprint: self.fingerprint,
         };
         known.same_content(message)
     }

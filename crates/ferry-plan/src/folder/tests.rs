@@ -19,8 +19,15 @@ fn meta(key: MessageKey, flags: &str, content: u32) -> MessageMeta {
         flags: Flags::from_maildir_info(flags),
         size: Some(100 + u64::from(content)),
         message_id: Some(format!("<{content}@test>")),
-        fingerprint: Some(format!("fp{content}")),
+        fingerprint: Some(fp(content)),
     }
+}
+
+/// A fingerprint standing for content number `content`.
+fn fp(content: u32) -> ferry_core::Fingerprint {
+    let mut bytes = [0u8; 32];
+    bytes[..4].copy_from_slice(&content.to_be_bytes());
+    ferry_core::Fingerprint::from_bytes(bytes)
 }
 
 fn pair(n: u32, flags: &str) -> Pair {
@@ -375,7 +382,7 @@ fn snapshot(model: &SideModel) -> Vec<MessageMeta> {
             flags: flags.clone(),
             size: Some(u64::from(*content)),
             message_id: Some(format!("<{content}>")),
-            fingerprint: Some(format!("fp{content}")),
+            fingerprint: Some(fp(*content)),
         })
         .collect()
 }

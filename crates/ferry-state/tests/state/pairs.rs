@@ -1,0 +1,136 @@
+//! Message pairs: every field both ways, lookups, batches that are all or
+//! nothing, and values that cannot be stored or read.
+
+use crate::common::{file_key, fingerprint, full_pair, plain_pair, state_with_inbox, uid_key};
+use ferry_core::{Flag, Side};
+use ferry_state::{Pair, PairChange, StateError, StoredPair};
+use rusqlite::Connection;
+
+#[test]
+fn every_field_round_trips_including_nulls() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    let full = full_pair(inbox, 42);
+    let empty = Pair::new(inbox);
+    // `ferry migrate`: UIDs on both sides.
+    let mut migrate = plain_pair(inbox, 43);
+    migrate.keys.near = Some(uid_key(9));
+    migrate.flags = [Flag::Keyword("NonJunk".into())].into_iter().collect();
+    migrate.awaiting_expunge = Some(Side::Near);
+    let pairs = vec![full, empty, migrate];
+    let ids = state.insert_pairs(&pairs).expect("insert");
+    let loaded = state.load_pairs(inbox).expect("load");
+    let expected: Vec<StoredPair> = ids
+        .iter()
+        .zip(pairs)
+        .map(|(&id, pair)| StoredPair { id, pair })
+        .collect();
+    assert_eq!(loaded, expected);
+    assert_eq!(
+        state.pair(ids[0]).expect("by id").as_ref(),
+        Some(&expected[0])
+    );
+}
+
+#[test]
+fn pairs_are_found_by_key_fingerprint_and_message_id() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    let pairs: Vec<Pair> = (1..=5).map(|n| plain_pair(inbox, n)).collect();
+    let ids = state.insert_pairs(&pairs).expect("insert");
+    let by_uid = state
+        .find_pair(inbox, Side::Far, &uid_key(3))
+        .expect("find");
+    assert_eq!(by_uid.map(|p| p.id), Some(ids[2]));
+    let key = pairs[3].keys.near.clone().expect("near key");
+    let by_key = state.find_pair(inbox, Side::Near, &key).expect("find");
+    assert_eq!(by_key.map(|p| p.id), Some(ids[3]));
+    let missing = state.find_pair(inbox, Side::Far, &file_key("nope"));
+    assert_eq!(missing.expect("find"), None);
+    let by_fp = state
+        .find_pairs_by_fingerprint(&fingerprint(5))
+        .expect("find");
+    assert_eq!(by_fp.iter().map(|p| p.id).collect::<Vec<_>>(), [ids[4]]);
+    let by_mid = state
+        .find_pairs_by_message_id("<1@example.com>")
+        .expect("find");
+    assert_eq!(by_mid.iter().map(|p| p.id).collect::<Vec<_>>(), [ids[0]]);
+}
+
+#[test]
+fn a_batch_of_changes_is_all_or_nothing() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    let other = state
+        .add_folder(&crate::common::names("Archive", "Archive"))
+        .expect("add");
+    let ids = state
+        .insert_pairs(&[plain_pair(inbox, 1), plain_pair(inbox, 2)])
+        .expect("insert");
+
+    let mut moved = state.pair(ids[0]).expect("load").expect("present");
+    moved.pair.folder = other;
+    moved.pair.flags.insert(Flag::Flagged);
+    let done = state
+        .apply_pair_changes(&[
+            PairChange::Update(moved.clone()),
+            PairChange::Delete(ids[1]),
+            PairChange::Insert(plain_pair(inbox, 3)),
+            PairChange::Nothing,
+        ])
+        .expect("apply");
+    assert_eq!(done[..2], [Some(ids[0]), Some(ids[1])]);
+    assert!(done[2].is_some() && done[3].is_none());
+    assert_eq!(state.load_pairs(other).expect("load"), [moved]);
+    assert_eq!(state.load_pairs(inbox).expect("load").len(), 1);
+
+    // A failing change (the pair is gone) undoes the whole batch.
+    let err = state
+        .apply_pair_changes(&[
+            PairChange::Insert(plain_pair(inbox, 4)),
+            PairChange::Delete(ids[1]),
+        ])
+        .expect_err("pair already deleted");
+    assert!(matches!(err, StateError::NoSuchPair { pair, .. } if pair == ids[1]));
+    assert_eq!(state.load_pairs(inbox).expect("load").len(), 1);
+}
+
+#[test]
+fn a_uid_or_file_is_paired_once_per_folder() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    state.insert_pairs(&[plain_pair(inbox, 1)]).expect("insert");
+    let mut twin = Pair::new(inbox);
+    twin.keys.far = Some(uid_key(1));
+    let err = state.insert_pairs(&[twin]).expect_err("duplicate UID");
+    assert!(err.to_string().contains("far UID 1"), "{err}");
+    let mut twin = Pair::new(inbox);
+    twin.keys.near = plain_pair(inbox, 1).keys.near;
+    assert!(state.insert_pairs(&[twin]).is_err());
+}
+
+#[test]
+fn a_keyword_with_a_space_is_refused() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    let mut pair = Pair::new(inbox);
+    pair.flags.insert(Flag::Keyword("two words".into()));
+    let err = state.insert_pairs(&[pair]).expect_err("not an atom");
+    assert!(matches!(err, StateError::Invalid { .. }), "{err:?}");
+}
+
+#[test]
+fn a_damaged_row_is_reported_not_trusted() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    let ids = state.insert_pairs(&[full_pair(inbox, 1)]).expect("insert");
+    let path = state.path().to_path_buf();
+    Connection::open(&path)
+        .expect("raw open")
+        .execute(
+            "UPDATE pairs SET fingerprint = ?1 WHERE id = ?2",
+            rusqlite::params!["z".repeat(64), ids[0].get()],
+        )
+        .expect("damage");
+    let err = state.load_pairs(inbox).expect_err("bad fingerprint");
+    let message = err.to_string();
+    assert!(
+        matches!(err, StateError::Corrupt { .. }) && message.contains("fingerprint"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("pair {}", ids[0])), "{message}");
+}
