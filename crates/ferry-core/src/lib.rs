@@ -2,8 +2,10 @@
 //!
 //! Every other crate speaks in these types: which [`Side`] of a sync pair a
 //! value belongs to ([`PerSide`]), IMAP identities that can never be zero
-//! ([`Uid`], [`UidValidity`]), and message [`Flags`] with their Maildir
-//! letters. This crate does no I/O.
+//! ([`Uid`], [`UidValidity`]), message [`Flags`] with their Maildir
+//! letters, what a snapshot knows of a message ([`MessageMeta`],
+//! [`Fingerprint`]), and the [`store::Store`] trait both kinds of store
+//! implement. This crate does no I/O.
 //!
 //! ```
 //! use ferry_core::{Flag, Flags, PerSide, Side};
@@ -26,6 +28,7 @@ mod flags;
 mod ids;
 mod message;
 mod side;
+pub mod store;
 
 pub use fingerprint::Fingerprint;
 pub use flags::{Flag, Flags};

@@ -1,0 +1,220 @@
+//! The one interface both kinds of store implement.
+//!
+//! The engine syncs a pair of stores, far and near, through [`Store`] and
+//! never knows which side is IMAP (mbsync's driver split is the model).
+//! Calls take batches and return a result per item, so the IMAP store can
+//! pipeline a batch in one round trip and one bad message never fails the
+//! rest. Capabilities are abstract ([`Capabilities`]), not IMAP extension
+//! names.
+//!
+//! Bodies flow **push-wise** in both directions: the source store reads
+//! each message and pushes its bytes (CRLF line endings) into a
+//! [`BodyTarget`] that the destination store provides: a Maildir delivery
+//! (written to `tmp/`, made durable, renamed into place) or an IMAP APPEND
+//! whose literal is streamed as the bytes arrive. Nothing is held in memory
+//! whole, whatever the message size.
+//!
+//! Folder names are local names (design.md, "Local layout"); each store maps
+//! them to its own (server names with their delimiter and namespace, or
+//! Maildir paths).
+
+use crate::{Flags, MessageKey, MessageMeta, UidValidity};
+use std::io;
+
+/// What a store can do, in abstract terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// Moves a message between folders keeping its identity (IMAP MOVE,
+    /// or COPY + expunge; a Maildir rename).
+    pub atomic_move: bool,
+    /// Removes exactly the given messages for good (IMAP UID EXPUNGE;
+    /// Maildir unlink). Without it, removed messages are only marked
+    /// deleted.
+    pub selective_expunge: bool,
+    /// Can tell that a folder is unchanged from [`Markers`] alone, without
+    /// listing its messages (CONDSTORE HIGHESTMODSEQ; Maildir directory
+    /// stamps).
+    pub change_tracking: bool,
+    /// Reports the key of a stored message at once (APPENDUID; Maildir).
+    /// Without it, new keys are found by searching (Message-ID, size).
+    pub reports_new_keys: bool,
+}
+
+/// What identifies one incarnation of a folder.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FolderIdentity {
+    /// IMAP UIDVALIDITY (none for Maildir).
+    pub validity: Option<UidValidity>,
+    /// IMAP MAILBOXID (RFC 8474), where offered.
+    pub mailbox_id: Option<String>,
+}
+
+/// What a store compares next time to prove a folder unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Markers {
+    /// IMAP UIDNEXT.
+    pub uid_next: Option<u32>,
+    /// IMAP HIGHESTMODSEQ (only with change tracking).
+    pub mod_seq: Option<u64>,
+    /// The number of messages.
+    pub messages: Option<u32>,
+    /// Maildir `new/` and `cur/` stamps (nanoseconds), when a listing proved
+    /// them stable.
+    pub stamps: Option<(i64, i64)>,
+}
+
+/// A folder as [`Store::list_folders`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderStatus {
+    /// Its local name.
+    pub name: String,
+    /// Its identity.
+    pub identity: FolderIdentity,
+    /// Its markers now.
+    pub markers: Markers,
+    /// Whether it can hold messages (IMAP `\Noselect` cannot).
+    pub selectable: bool,
+}
+
+/// A folder's messages now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The folder's identity at the time of the listing.
+    pub identity: FolderIdentity,
+    /// Its markers at the time of the listing.
+    pub markers: Markers,
+    /// Every message, with flags (and size, Message-ID, fingerprint where
+    /// the store knows them cheaply).
+    pub messages: Vec<MessageMeta>,
+}
+
+/// A message about to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// Its key in the source store.
+    pub source: MessageKey,
+    /// The flags to give it.
+    pub flags: Flags,
+    /// Its arrival date (Unix seconds).
+    pub internal_date: Option<i64>,
+    /// Its exact size with CRLF line endings.
+    pub size: u64,
+    /// Its Message-ID, to find it again if the store cannot report keys.
+    pub message_id: Option<String>,
+    /// The key the destination must use, when the store lets the caller
+    /// choose (a Maildir unique name chosen before the intent is journaled).
+    pub planned_key: Option<MessageKey>,
+}
+
+/// Where a source store pushes message bodies.
+pub trait BodyTarget {
+    /// A message begins.
+    fn begin(&mut self, message: &Incoming) -> io::Result<()>;
+    /// The next bytes of the current message (CRLF line endings).
+    fn write(&mut self, data: &[u8]) -> io::Result<()>;
+    /// The current message is complete.
+    fn end(&mut self) -> io::Result<()>;
+}
+
+/// A flag change for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagChange {
+    /// Which message.
+    pub key: MessageKey,
+    /// Flags to set.
+    pub add: Flags,
+    /// Flags to clear.
+    pub remove: Flags,
+}
+
+/// What the engine should do about a failed call (design: skip the message,
+/// skip the folder, abort the account, retry later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Only this message failed (e.g. OVERQUOTA, too large, a vanished file).
+    Message,
+    /// This folder cannot be synced now (e.g. it vanished, no permission).
+    Folder,
+    /// The store is unusable (connection lost, disk full, bad login).
+    Store,
+}
+
+/// The errors of a store say how far they reach.
+pub trait StoreError: std::error::Error + Send + Sync + 'static {
+    /// How far the failure reaches.
+    fn class(&self) -> ErrorClass;
+}
+
+/// The result of a batch call: the batch as a whole may fail (`Err`), else
+/// every item has its own result.
+pub type Batch<T, E> = Result<Vec<T>, E>;
+
+/// One item's result, with the key of the message it concerns.
+pub type Keyed<T, E> = (MessageKey, Result<T, E>);
+
+/// One side of a sync: an IMAP account or a Maildir tree.
+pub trait Store {
+    /// The store's error.
+    type Error: StoreError;
+
+    /// What the store can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every folder, with identity and markers.
+    fn list_folders(&mut self) -> Result<Vec<FolderStatus>, Self::Error>;
+
+    /// Creates a folder.
+    fn create_folder(&mut self, name: &str) -> Result<(), Self::Error>;
+
+    /// Removes an empty folder.
+    fn delete_folder(&mut self, name: &str) -> Result<(), Self::Error>;
+
+    /// Renames a folder.
+    fn rename_folder(&mut self, from: &str, to: &str) -> Result<(), Self::Error>;
+
+    /// Lists a folder's messages.
+    fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error>;
+
+    /// Pushes the bodies of `keys` into `target`, in any order; a message
+    /// that cannot be read gets its own error and the rest go on.
+    fn read_bodies(
+        &mut self,
+        folder: &str,
+        keys: &[MessageKey],
+        target: &mut dyn BodyTarget,
+    ) -> Batch<Keyed<(), Self::Error>, Self::Error>;
+
+    /// Starts storing messages into `folder`: the returned target receives
+    /// them; [`Store::finish_writes`] makes them durable and reports their
+    /// keys.
+    fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>, Self::Error>;
+
+    /// Completes the messages written since [`Store::begin_writes`]: made
+    /// durable, each with its new key (`None` when the store cannot report
+    /// it; the engine then searches for it) or its own error.
+    fn finish_writes(&mut self) -> Batch<Keyed<Option<MessageKey>, Self::Error>, Self::Error>;
+
+    /// Changes flags, one result per change.
+    fn set_flags(
+        &mut self,
+        folder: &str,
+        changes: &[FlagChange],
+    ) -> Batch<Result<(), Self::Error>, Self::Error>;
+
+    /// Removes messages for good where the store can ([`Capabilities::selective_expunge`]),
+    /// else marks them deleted; one result per key.
+    fn remove(
+        &mut self,
+        folder: &str,
+        keys: &[MessageKey],
+    ) -> Batch<Result<(), Self::Error>, Self::Error>;
+
+    /// Moves messages to another folder keeping their identity; each gets
+    /// its new key when the store reports it.
+    fn move_messages(
+        &mut self,
+        from: &str,
+        keys: &[MessageKey],
+        to: &str,
+    ) -> Batch<Result<Option<MessageKey>, Self::Error>, Self::Error>;
+}
