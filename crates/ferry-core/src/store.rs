@@ -175,6 +175,14 @@ pub trait Store {
     /// Lists a folder's messages.
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error>;
 
+    /// A fresh key for a message about to be stored, when the store lets
+    /// the caller choose (a Maildir unique name): the engine journals it
+    /// before writing, so recovery finds the message by that key. `None`
+    /// (the default) when the store assigns keys itself (IMAP UIDs).
+    fn fresh_key(&mut self) -> Option<MessageKey> {
+        None
+    }
+
     /// Pushes the bodies of `keys` into `target`, in any order; a message
     /// that cannot be read gets its own error and the rest go on.
     fn read_bodies(
