@@ -48,6 +48,35 @@ pub enum Command {
     /// Exits 0 when every check passes (warnings do not count), 1 when one
     /// fails, 2 when the config cannot be read.
     Doctor(DoctorArgs),
+    /// Sync accounts both ways (all accounts when none is named)
+    Sync(SyncArgs),
+    /// Show what `ferry sync` would do, changing nothing
+    Plan(SyncArgs),
+}
+
+/// `ferry sync` and `ferry plan`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The accounts to sync [default: all]
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+
+    /// Sync only this folder (a local name or pattern; repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub folder: Vec<String>,
+
+    /// Change nothing; print the plan (the same as `ferry plan`)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Let through deletions the mass-delete guard held back (more than
+    /// half of a folder and more than 20 messages)
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+
+    /// Print the plan as JSON (with `plan` or `--dry-run`)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ferry doctor`.
@@ -86,8 +115,10 @@ mod tests {
             let cli = Cli::try_parse_from(argv).expect("parses");
             assert_eq!(cli.config, Some(PathBuf::from("/c.toml")));
             assert_eq!(cli.verbose, 2);
-            let Command::Doctor(args) = cli.command;
-            assert_eq!(args.accounts, ["work"]);
+            match cli.command {
+                Command::Doctor(args) => assert_eq!(args.accounts, ["work"]),
+                other => panic!("parsed as {other:?}"),
+            }
         }
     }
 

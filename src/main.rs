@@ -14,6 +14,8 @@ mod cli;
 mod config;
 mod doctor;
 mod doctor_server;
+mod plan_print;
+mod sync_cmd;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -47,6 +49,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Doctor(args) => {
             let accounts = config.select(&args.accounts)?;
             doctor::run(&config, &accounts, &args, cli.quiet)
+        }
+        Command::Sync(args) => {
+            let accounts = config.select(&args.accounts)?;
+            sync_cmd::run(&config, &accounts, &args, false)
+        }
+        Command::Plan(args) => {
+            let accounts = config.select(&args.accounts)?;
+            sync_cmd::run(&config, &accounts, &args, true)
         }
     }
 }

@@ -202,6 +202,21 @@ pub trait Store {
     /// it; the engine then searches for it) or its own error.
     fn finish_writes(&mut self) -> Batch<Keyed<Option<MessageKey>, Self::Error>, Self::Error>;
 
+    /// Finds a message stored earlier whose new key was not reported (IMAP
+    /// without UIDPLUS; a crash between storing and recording): among the
+    /// messages that arrived since `since` (the folder's markers before the
+    /// store), the one with this Message-ID and size; `None` when none or
+    /// several match (RFC 4549 4.2.2.1). The default finds nothing.
+    fn find_stored(
+        &mut self,
+        _folder: &str,
+        _message_id: &str,
+        _size: u64,
+        _since: &Markers,
+    ) -> Result<Option<MessageKey>, Self::Error> {
+        Ok(None)
+    }
+
     /// Changes flags, one result per change.
     fn set_flags(
         &mut self,

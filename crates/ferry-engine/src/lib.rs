@@ -18,4 +18,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod imap_store;
+pub mod maildir_store;
 pub mod outcome;
+pub mod sync;

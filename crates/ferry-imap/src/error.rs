@@ -113,6 +113,15 @@ pub enum Error {
         /// What is missing and what to do.
         what: String,
     },
+    /// The caller broke the session's contract: a streamed literal longer or
+    /// shorter than announced, a command sent while a literal is open. After
+    /// a short literal the server is still waiting for bytes, so the session
+    /// refuses everything from then on: only a new connection helps.
+    #[error("{what}")]
+    Misuse {
+        /// What was done wrong, and its consequence.
+        what: String,
+    },
     /// A local I/O error (a literal's sink, a tunnel command).
     #[error("{context}: {source}")]
     Io {

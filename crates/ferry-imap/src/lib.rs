@@ -66,6 +66,6 @@ pub use error::{Error, Result};
 pub use options::{AuthMechanism, CompressPolicy, Credentials, ServerOptions, TlsMode};
 pub use secret::Secret;
 pub use session::{
-    AppendRequest, AppendResult, BodyItem, Completion, FetchedBody, IdleEvent, SelectOptions,
-    Selected, Session, StoreResult, TraceDirection, TraceSink,
+    AppendHeader, AppendRequest, AppendResult, BodyItem, Completion, FetchedBody, FlagUpdate,
+    IdleEvent, SelectOptions, Selected, Session, StoreResult, TraceDirection, TraceSink,
 };

@@ -13,6 +13,11 @@
 //! 6. the directory fsync is the caller's, through the returned
 //!    [`Unsynced`], so that a batch pays one per directory.
 //!
+//! There is one implementation, push-wise: [`Folder::begin_delivery`]
+//! returns a [`Delivery`] that takes the message in pieces as they arrive
+//! (an IMAP literal being read, say) and is finished or dropped;
+//! [`Folder::deliver`] feeds one from an [`io::Read`].
+//!
 //! On any error the `tmp/` file is removed; nothing partial is ever outside
 //! `tmp/`. A crash leaves at most a file in `tmp/`, which mail readers clean
 //! up after 36 hours, and which a retry with the same key replaces.
@@ -22,6 +27,7 @@
 //! may choose the key beforehand ([`unique_key`]) so that its journal can
 //! find the delivered file by name after a crash.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -120,73 +126,145 @@ fn escape_host(host: &str) -> String {
     host.replace('/', "\\057").replace(':', "\\072")
 }
 
-/// Removes the `tmp/` file unless disarmed.
-struct TmpGuard<'a> {
-    path: &'a Path,
-    armed: bool,
+/// The size of the chunks read by [`Folder::deliver`] and written to disk.
+const CHUNK: usize = 64 * 1024;
+
+/// A delivery in progress, fed push-wise: [`Folder::begin_delivery`]
+/// creates the `tmp/` file (step 1), [`Delivery::write`] takes the next
+/// bytes of the message (step 2, in chunks of any size, with CRLF, LF or
+/// mixed line endings), and [`Delivery::finish`] does steps 3 to 5.
+///
+/// Dropped before [`Delivery::finish`] succeeded (the source failed, the
+/// caller gave up), it removes its `tmp/` file: nothing is left outside
+/// `tmp/`, and nothing inside it either unless the process dies first.
+///
+/// Writes are buffered up to 64 KiB, so the memory held does not grow with
+/// the message, however small the pieces it comes in.
+#[must_use = "a delivery that is not finished is removed when dropped"]
+pub struct Delivery {
+    folder: Folder,
+    msg: NewMessage,
+    tmp: PathBuf,
+    file: File,
+    conv: ToLf,
+    fp: Fingerprinter,
+    buf: Vec<u8>,
+    size: u64,
+    /// A write failed: the file is incomplete and must not be published.
+    failed: bool,
+    /// The file left `tmp/` (or was removed): nothing to clean up.
+    done: bool,
 }
 
-impl Drop for TmpGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = fs::remove_file(self.path);
-        }
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("tmp", &self.tmp)
+            .field("size", &self.size)
+            .field("failed", &self.failed)
+            .finish()
     }
 }
 
-impl Folder {
-    /// Delivers a message read from `message` (see the module docs).
-    pub fn deliver(&self, msg: &NewMessage, message: impl Read) -> Result<Unsynced<Delivered>> {
-        MaildirName::check_key(&msg.key).map_err(|bad| Error::BadKey {
-            key: msg.key.clone(),
-            reason: bad.reason,
-        })?;
-        let tmp = self.path().join("tmp").join(&msg.key);
-        let mut guard = TmpGuard {
-            path: &tmp,
-            armed: true,
-        };
-        let stats = self.write_tmp(&tmp, message, msg.internal_date)?;
-        let entry = target_entry(msg);
-        let dest = self.entry_path(&entry);
-        step::run(self.hook(), Step::Rename, &dest, || {
-            rename_noreplace(&tmp, &dest)
+impl Delivery {
+    /// The message being delivered (its key, flags and date).
+    pub fn message(&self) -> &NewMessage {
+        &self.msg
+    }
+
+    /// Step 2 for the next bytes: converted to LF, fingerprinted, written.
+    /// After an error the delivery can only be dropped.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        if self.failed {
+            return Err(self.poisoned());
+        }
+        self.fp.update(data);
+        self.conv.push(data, &mut self.buf);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Steps 3 to 5: the rest written, the mtime set to the internal date,
+    /// the file fsynced and renamed into `cur/` (or `new/`) without
+    /// replacing anything. The directory fsync is left to the returned
+    /// [`Unsynced`]. On error the `tmp/` file is removed (when `self` drops).
+    pub fn finish(mut self) -> Result<Unsynced<Delivered>> {
+        if self.failed {
+            return Err(self.poisoned());
+        }
+        std::mem::take(&mut self.conv).finish(&mut self.buf);
+        self.flush()?;
+        self.seal()?;
+        let entry = target_entry(&self.msg);
+        let dest = self.folder.entry_path(&entry);
+        step::run(self.folder.hook(), Step::Rename, &dest, || {
+            rename_noreplace(&self.tmp, &dest)
         })
         .at("delivering into", &dest)?;
-        guard.armed = false;
-        let dirs = DirtyDirs::one(self.subdir(entry.subdir()), self.hook());
-        let (fingerprint, crlf_size) = stats.fingerprint;
+        self.done = true;
+        let dirs = DirtyDirs::one(self.folder.subdir(entry.subdir()), self.folder.hook());
+        let (fingerprint, crlf_size) = std::mem::take(&mut self.fp).finish();
         let delivered = Delivered {
             entry,
-            size: stats.size,
+            size: self.size,
             crlf_size,
             fingerprint,
         };
         Ok(Unsynced::new(delivered, dirs))
     }
 
-    /// Steps 1-4: a complete, fsynced, closed file in `tmp/`.
-    fn write_tmp(&self, tmp: &Path, message: impl Read, date: Option<i64>) -> Result<Stats> {
-        let file = create_tmp(tmp, self.hook())?;
-        let stats = self.stream(&file, tmp, message)?;
-        if let Some(secs) = date {
+    /// Writes out the buffer; an error poisons the delivery.
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let (file, buf, tmp) = (&mut self.file, &self.buf, &self.tmp);
+        let written = step::run(self.folder.hook(), Step::Write, tmp, || file.write_all(buf));
+        if let Err(e) = written {
+            self.failed = true;
+            return Err(Error::io("writing", tmp.clone(), e));
+        }
+        self.size += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Steps 3 and 4: the internal date as mtime, then fsync.
+    fn seal(&mut self) -> Result<()> {
+        let (hook, tmp, file) = (self.folder.hook(), &self.tmp, &self.file);
+        if let Some(secs) = self.msg.internal_date {
             let mtime = FileTime::from_unix_time(secs, 0);
-            step::run(self.hook(), Step::SetMtime, tmp, || {
-                filetime::set_file_handle_times(&file, None, Some(mtime))
+            step::run(hook, Step::SetMtime, tmp, || {
+                filetime::set_file_handle_times(file, None, Some(mtime))
             })
             .at("setting the internal date of", tmp)?;
         }
-        step::run(self.hook(), Step::SyncFile, tmp, || file.sync_all()).at("fsyncing", tmp)?;
-        Ok(stats)
+        step::run(hook, Step::SyncFile, tmp, || file.sync_all()).at("fsyncing", tmp)
     }
 
-    /// Step 2: copies `message` into `file`, CRLF -> LF, fingerprinting.
-    fn stream(&self, mut file: &File, tmp: &Path, mut message: impl Read) -> Result<Stats> {
-        let mut conv = ToLf::new();
-        let mut fp = Fingerprinter::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut out = Vec::with_capacity(buf.len() + 1);
-        let mut size = 0u64;
+    fn poisoned(&self) -> Error {
+        let why = io::Error::other("an earlier write of this delivery failed");
+        Error::io("finishing", self.tmp.clone(), why)
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl Folder {
+    /// Delivers a message read from `message` (see the module docs): a
+    /// [`Folder::begin_delivery`] fed from the reader. An error reading
+    /// `message` is [`Error::Source`].
+    pub fn deliver(&self, msg: &NewMessage, mut message: impl Read) -> Result<Unsynced<Delivered>> {
+        let mut delivery = self.begin_delivery(msg)?;
+        let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match message.read(&mut buf) {
                 Ok(0) => break,
@@ -197,32 +275,43 @@ impl Folder {
                     return Err(Error::Source { folder, source });
                 }
             };
-            fp.update(&buf[..n]);
-            out.clear();
-            conv.push(&buf[..n], &mut out);
-            size += self.write_chunk(&mut file, tmp, &out)?;
+            delivery.write(&buf[..n])?;
         }
-        out.clear();
-        conv.finish(&mut out);
-        size += self.write_chunk(&mut file, tmp, &out)?;
-        Ok(Stats {
-            size,
-            fingerprint: fp.finish(),
+        delivery.finish()
+    }
+
+    /// Starts a push-wise delivery of `msg` (see [`Delivery`]): checks the
+    /// key and creates `tmp/KEY` (step 1).
+    pub fn begin_delivery(&self, msg: &NewMessage) -> Result<Delivery> {
+        MaildirName::check_key(&msg.key).map_err(|bad| Error::BadKey {
+            key: msg.key.clone(),
+            reason: bad.reason,
+        })?;
+        let tmp = self.path().join("tmp").join(&msg.key);
+        let file = create_tmp(&tmp, self.hook())?;
+        Ok(Delivery {
+            folder: self.clone(),
+            msg: msg.clone(),
+            tmp,
+            file,
+            conv: ToLf::new(),
+            fp: Fingerprinter::new(),
+            buf: Vec::with_capacity(CHUNK + 1),
+            size: 0,
+            failed: false,
+            done: false,
         })
     }
 
-    fn write_chunk(&self, file: &mut &File, tmp: &Path, bytes: &[u8]) -> Result<u64> {
-        if bytes.is_empty() {
-            return Ok(0);
-        }
-        step::run(self.hook(), Step::Write, tmp, || file.write_all(bytes)).at("writing", tmp)?;
-        Ok(bytes.len() as u64)
+    /// Adopts an existing message file as the result of an operation: its
+    /// directory is fsynced with the batch. For a message found in place
+    /// rather than put there now, such as one renamed into place by an
+    /// earlier run that died before its directory fsync: replaying that
+    /// delivery must make it durable before it is recorded.
+    pub fn adopt(&self, entry: &Entry) -> Unsynced<Entry> {
+        let dirs = DirtyDirs::one(self.subdir(entry.subdir()), self.hook());
+        Unsynced::new(entry.clone(), dirs)
     }
-}
-
-struct Stats {
-    size: u64,
-    fingerprint: (Fingerprint, u64),
 }
 
 /// Step 1. A `tmp/` file with this key can only be debris of an earlier,

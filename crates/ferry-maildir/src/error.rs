@@ -70,6 +70,24 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// A folder to remove still holds something (a message, a file in
+    /// `tmp/`); nothing was removed.
+    #[error("{path}: not empty ({entry:?} is there); not removed")]
+    NotEmpty {
+        /// The directory that is not empty.
+        path: PathBuf,
+        /// One of the names in it.
+        entry: std::ffi::OsString,
+    },
+    /// An operation that would remove or move the Maildir root itself (the
+    /// maildir++ INBOX).
+    #[error("{op} {path}: refused: it is the Maildir root")]
+    Root {
+        /// What was being done.
+        op: &'static str,
+        /// The root.
+        path: PathBuf,
+    },
     /// A path leads outside the Maildir root (through a symbolic link).
     #[error("{path}: refused: it leads outside the Maildir root {root}")]
     OutsideRoot {

@@ -9,15 +9,17 @@
 //!   repeated until the directories' stamps hold still, with duplicates and
 //!   non-message entries reported, never dropped; [`stamp`] says when a
 //!   listing is complete and when a folder is provably unchanged.
-//! - [`deliver`] and [`ops`]: crash-safe delivery (tmp/, fsync, rename) and
+//! - [`deliver`] and [`ops`]: crash-safe delivery (tmp/, fsync, rename),
+//!   from a reader or pushed in pieces ([`Delivery`]), and
 //!   flag renames, moves and removal, each returning an [`Unsynced`] result
 //!   that is durable once its directories are fsynced ([`durable`]).
 //! - [`crlf`] and [`fingerprint`]: files are stored with LF; APPEND reads
 //!   them as CRLF ([`CrlfReader`]); one fingerprint (SHA-256 of the CRLF
 //!   form) for both sides.
 //! - [`layout`] and [`tree`]: folder names to directories (`fs` and
-//!   `maildir++`), refusing names that would escape the root or collide,
-//!   and the listing and parallel scanning of a whole tree.
+//!   `maildir++`), refusing names that would escape the root or collide;
+//!   the listing and parallel scanning of a whole tree; creating, renaming
+//!   and removing (empty) folders.
 //! - [`watch`]: inotify hints that folders changed.
 //! - [`step`]: a hook before every changing system call, for crash tests.
 //!
@@ -87,7 +89,7 @@ pub mod tree;
 pub mod watch;
 
 pub use crlf::CrlfReader;
-pub use deliver::{Delivered, NewMessage, unique_key};
+pub use deliver::{Delivered, Delivery, NewMessage, unique_key};
 pub use durable::{DirtyDirs, Unsynced};
 pub use error::{Error, Result};
 pub use fingerprint::{Fingerprint, Fingerprinter, fingerprint_file};

@@ -11,6 +11,11 @@
 //! hostile *names* from a server, which are refused before any path is
 //! built; the local user owns the tree.)
 //!
+//! Folders are made, renamed and removed here ([`Tree::create_folder`],
+//! [`Tree::rename_folder`], [`Tree::remove_folder`]), each change fsynced
+//! before it returns; removal takes only an empty folder and never
+//! anything but the folder's own directories.
+//!
 //! [`scan_all`] scans many folders in parallel (rayon).
 
 use std::collections::HashSet;
@@ -23,6 +28,7 @@ use crate::durable::DirtyDirs;
 use crate::error::{Context, Error, Result};
 use crate::folder::Folder;
 use crate::layout::{FolderName, Layout, NameError};
+use crate::ops::rename_noreplace;
 use crate::scan::Listing;
 
 /// The Maildir root of one account.
@@ -128,6 +134,102 @@ impl Tree {
         Ok(Folder::at(dir, rel))
     }
 
+    /// Removes the folder `name`, which must hold nothing, not even a file
+    /// in `tmp/` ([`Error::NotEmpty`] otherwise, and nothing is removed).
+    ///
+    /// Its `tmp/`, `new/` and `cur/` go in that order, each by `rmdir`,
+    /// which fails on anything that arrived meanwhile; then the ones already
+    /// removed are made again, so the folder stays whole. Last, the
+    /// maildir++ `maildirfolder` marker and the directory itself go, when
+    /// that is empty. Nothing else is ever removed: an `fs` folder's
+    /// subfolders and other programs' files (`dovecot-uidlist`) stay, in a
+    /// directory that is no longer a folder (it has no `cur/`).
+    ///
+    /// A folder already gone is no error, and a removal cut short is
+    /// completed by the next call. The maildir++ INBOX is the root and is
+    /// refused ([`Error::Root`]).
+    pub fn remove_folder(&self, name: &FolderName) -> Result<()> {
+        let rel = self.layout.local_path(name)?;
+        let dir = self.root.join(&rel);
+        if rel.as_os_str().is_empty() {
+            return Err(Error::Root {
+                op: "removing",
+                path: dir,
+            });
+        }
+        self.check_inside(&dir)?;
+        for sub in ["cur", "new", "tmp"] {
+            self.check_inside(&dir.join(sub))?;
+            check_empty(&dir.join(sub))?;
+        }
+        remove_subdirs(&dir)?;
+        if self.layout == Layout::MaildirPlusPlus {
+            let marker = dir.join("maildirfolder");
+            match fs::remove_file(&marker) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io("removing", marker, e));
+                }
+                _ => {}
+            }
+        }
+        let mut dirty = DirtyDirs::new();
+        match fs::remove_dir(&dir) {
+            Ok(()) => dirty.add(self.parent_of(&dir), None),
+            Err(e) if is_not_empty(&e) => {
+                tracing::debug!(dir = %dir.display(), "left in place: not empty");
+                dirty.add(dir.clone(), None);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("removing", dir, e)),
+        }
+        dirty.sync()
+    }
+
+    /// Renames the folder `from` to `to`: one rename of its directory, which
+    /// never replaces anything (an existing `to`, even an empty directory,
+    /// is [`Error::Exists`]). Missing parents of `to` are made as plain
+    /// directories, never through a link out of the root. In the `fs`
+    /// layout subfolders are inside the directory and move with it; in
+    /// maildir++ each folder is a directory of its own and only `from`
+    /// moves. The maildir++ INBOX is the root and is refused on either
+    /// side ([`Error::Root`]). Both parent directories are fsynced.
+    pub fn rename_folder(&self, from: &FolderName, to: &FolderName) -> Result<Folder> {
+        let source = self.folder(from)?;
+        let to_rel = self.layout.local_path(to)?;
+        for rel in [source.rel_path(), to_rel.as_path()] {
+            if rel.as_os_str().is_empty() {
+                let path = self.root.clone();
+                return Err(Error::Root {
+                    op: "renaming",
+                    path,
+                });
+            }
+        }
+        let dest = self.root.join(&to_rel);
+        self.check_inside(&dest)?;
+        let mut dirty = DirtyDirs::new();
+        let mut dir = self.root.clone();
+        for component in to_rel.parent().into_iter().flat_map(Path::components) {
+            dir.push(component);
+            if self.make_dir(&dir)? {
+                dirty.add(self.parent_of(&dir), None);
+            }
+        }
+        rename_noreplace(source.path(), &dest).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::io("renaming onto", &dest, e),
+            _ => Error::io("renaming", source.path(), e),
+        })?;
+        dirty.add(self.parent_of(source.path()), None);
+        dirty.add(self.parent_of(&dest), None);
+        dirty.sync()?;
+        Ok(Folder::at(dest, to_rel))
+    }
+
+    /// The parent of a directory inside the root.
+    fn parent_of(&self, dir: &Path) -> PathBuf {
+        dir.parent().unwrap_or(&self.root).to_path_buf()
+    }
+
     /// Makes one directory, refusing an existing link out of the root;
     /// returns whether it was created.
     fn make_dir(&self, dir: &Path) -> Result<bool> {
@@ -186,6 +288,55 @@ impl Tree {
         }
         Ok(found)
     }
+}
+
+/// Refuses a directory with anything in it; a missing one is empty.
+fn check_empty(dir: &Path) -> Result<()> {
+    let mut items = match fs::read_dir(dir) {
+        Ok(items) => items,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("listing", dir, e)),
+    };
+    match items.next() {
+        None => Ok(()),
+        Some(item) => Err(Error::NotEmpty {
+            path: dir.to_path_buf(),
+            entry: item.at("listing", dir)?.file_name(),
+        }),
+    }
+}
+
+/// Removes `tmp/`, `new/` and `cur/` of `dir` (missing ones are done);
+/// on failure makes the removed ones again.
+fn remove_subdirs(dir: &Path) -> Result<()> {
+    let mut removed: Vec<PathBuf> = Vec::new();
+    for sub in ["tmp", "new", "cur"] {
+        let path = dir.join(sub);
+        let failure = match fs::remove_dir(&path) {
+            Ok(()) => {
+                removed.push(path);
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if is_not_empty(&e) => check_empty(&path)
+                .err()
+                .unwrap_or_else(|| Error::io("removing", &path, e)),
+            Err(e) => Error::io("removing", &path, e),
+        };
+        for made in removed.iter().rev() {
+            if let Err(e) = fs::create_dir(made) {
+                tracing::warn!(dir = %made.display(), "could not make again: {e}");
+            }
+        }
+        return Err(failure);
+    }
+    Ok(())
+}
+
+/// Whether `rmdir` failed because the directory is not empty.
+fn is_not_empty(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::DirectoryNotEmpty
+        || matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST))
 }
 
 /// The state of one [`Tree::list`].

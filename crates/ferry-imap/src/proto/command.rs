@@ -3,8 +3,11 @@
 //! A [`Command`] is a verb plus a sequence of parts: text and literals. The
 //! session decides per literal whether it is synchronising (wait for `+`) or
 //! non-synchronising (LITERAL+ / LITERAL-), and streams literal data from a
-//! reader so a large APPEND never sits in memory. Commands that carry
-//! credentials are marked so traces show them redacted.
+//! reader so a large APPEND never sits in memory. A command may also end in
+//! an *open* literal ([`Command::open_literal`]): only its length is sent
+//! with the command, and the caller streams the bytes afterwards, as they
+//! arrive from elsewhere. Commands that carry credentials are marked so
+//! traces show them redacted.
 
 use std::io::Read;
 
@@ -49,6 +52,9 @@ pub enum Part {
     Text(Vec<u8>),
     /// A literal.
     Literal(LiteralData),
+    /// A literal of this many bytes that the caller streams after the
+    /// command was sent; always the last part.
+    OpenLiteral(u64),
 }
 
 /// A command without its tag.
@@ -112,6 +118,35 @@ impl Command {
         self
     }
 
+    /// Appends a space and an open literal of `len` bytes: the command is
+    /// sent up to the literal's announcement, and the caller then streams
+    /// exactly `len` bytes and ends the command
+    /// ([`Session::write_literal`](crate::Session::write_literal),
+    /// [`Session::end_literal`](crate::Session::end_literal)). Nothing may
+    /// follow it.
+    pub fn open_literal(mut self, len: u64) -> Command {
+        self.push_text(b" ");
+        self.parts.push(Part::OpenLiteral(len));
+        self
+    }
+
+    /// The length of the open literal the command ends with, if any.
+    pub fn open_literal_len(&self) -> Option<u64> {
+        match self.parts.last() {
+            Some(Part::OpenLiteral(len)) => Some(*len),
+            _ => None,
+        }
+    }
+
+    /// Whether an open literal is anywhere but last (which cannot be sent).
+    pub fn is_malformed(&self) -> bool {
+        let last = self.parts.len().saturating_sub(1);
+        self.parts
+            .iter()
+            .enumerate()
+            .any(|(i, p)| matches!(p, Part::OpenLiteral(_)) && i != last)
+    }
+
     fn push_text(&mut self, text: &[u8]) {
         match self.parts.last_mut() {
             Some(Part::Text(existing)) => existing.extend_from_slice(text),
@@ -127,10 +162,8 @@ impl Command {
             .iter()
             .map(|part| match part {
                 Part::Text(text) => String::from_utf8_lossy(text).into_owned(),
-                Part::Literal(data) => {
-                    let plus = if non_sync(data.len()) { "+" } else { "" };
-                    format!("{{{}{plus}}}<{} bytes>", data.len(), data.len())
-                }
+                Part::Literal(data) => literal_preview(data.len(), non_sync),
+                Part::OpenLiteral(len) => literal_preview(*len, non_sync),
             })
             .collect()
     }
@@ -142,8 +175,15 @@ impl Command {
 
     /// Whether the command carries a literal.
     pub fn has_literal(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Literal(_)))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Literal(_) | Part::OpenLiteral(_)))
     }
+}
+
+fn literal_preview(len: u64, non_sync: &dyn Fn(u64) -> bool) -> String {
+    let plus = if non_sync(len) { "+" } else { "" };
+    format!("{{{len}{plus}}}<{len} bytes>")
 }
 
 enum Encoded {
@@ -215,6 +255,7 @@ mod tests {
             .map(|p| match p {
                 Part::Text(t) => String::from_utf8_lossy(&t).into_owned(),
                 Part::Literal(l) => format!("{{{}}}", l.len()),
+                Part::OpenLiteral(len) => format!("{{{len}...}}"),
             })
             .collect()
     }
@@ -234,6 +275,18 @@ mod tests {
         assert_eq!(text_of(cmd), ["SELECT \"\" \"NIL\" \"a*b\""]);
         let cmd = Command::new("X").string(b"a\r\nb");
         assert_eq!(text_of(cmd), ["X ", "{4}"]);
+    }
+
+    #[test]
+    fn an_open_literal_ends_the_command() {
+        let cmd = Command::new("APPEND").string(b"INBOX").open_literal(12);
+        assert_eq!(cmd.open_literal_len(), Some(12));
+        assert!(!cmd.is_malformed() && cmd.has_literal());
+        assert_eq!(cmd.preview(&|_| true), "APPEND INBOX {12+}<12 bytes>");
+        assert_eq!(text_of(cmd), ["APPEND INBOX ", "{12...}"]);
+        let cmd = Command::new("APPEND").open_literal(3).raw("x");
+        assert!(cmd.is_malformed());
+        assert_eq!(cmd.open_literal_len(), None);
     }
 
     #[test]

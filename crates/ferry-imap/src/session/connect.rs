@@ -45,6 +45,8 @@ impl Session {
             bye: None,
             selected: None,
             capability_updates: 0,
+            open_literal: None,
+            poisoned: None,
         };
         let preauth = session.read_greeting()?;
         let tunnel = options.tunnel.is_some();

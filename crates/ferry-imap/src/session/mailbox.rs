@@ -132,13 +132,24 @@ impl Session {
         }
     }
 
-    /// STATUS of one mailbox.
+    /// STATUS of one mailbox; a NO (no such mailbox) is an error.
     pub fn status(&mut self, mailbox: &str, with_mod_seq: bool) -> Result<MailboxStatus> {
-        let mut all = self.status_many(&[mailbox.to_string()], with_mod_seq)?;
-        all.pop().ok_or_else(|| Error::Protocol {
-            what: format!("STATUS {mailbox} completed without a STATUS response"),
-            received: String::new(),
-        })
+        let items = self.status_items(with_mod_seq);
+        let command = Command::new("STATUS")
+            .string(mailbox.as_bytes())
+            .raw(&format!("({items})"));
+        let (_, untagged) = self.run(command)?;
+        untagged
+            .into_iter()
+            .rev()
+            .find_map(|u| match u {
+                Untagged::MailboxStatus(status) => Some(status),
+                _ => None,
+            })
+            .ok_or_else(|| Error::Protocol {
+                what: format!("STATUS {mailbox} completed without a STATUS response"),
+                received: String::new(),
+            })
     }
 
     /// STATUS of many mailboxes, pipelined in one round trip. A mailbox

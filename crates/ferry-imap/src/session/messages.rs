@@ -1,6 +1,8 @@
 //! Message commands on the selected mailbox: UID FETCH (flags, metadata,
-//! bodies streamed to writers), UID STORE with UNCHANGEDSINCE, UID SEARCH,
-//! UID COPY, UID MOVE, UID EXPUNGE, and APPEND (pipelined).
+//! bodies streamed to writers), UID STORE with UNCHANGEDSINCE (pipelined
+//! across several changes), UID SEARCH, UID COPY, UID MOVE, UID EXPUNGE,
+//! and APPEND (pipelined; its literal streamed from a reader, or written
+//! piecewise by the caller as the bytes arrive: [`Session::begin_append`]).
 //!
 //! Flags are changed with `+FLAGS.SILENT` / `-FLAGS.SILENT`, never by
 //! replacing the whole set; `\Recent` is never sent; only our own messages
@@ -10,7 +12,7 @@ use super::Session;
 use crate::error::{Error, Result};
 use crate::proto::command::{Command, LiteralData, uid_set};
 use crate::proto::framing::{KeepInMemory, LiteralSink};
-use crate::proto::response::{Fetch, ResponseCode, Untagged};
+use crate::proto::response::{Completion, Fetch, ResponseCode, Untagged};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -73,6 +75,32 @@ pub struct AppendRequest {
     pub message: LiteralData,
 }
 
+/// Everything of an APPEND but the message's bytes, for a message streamed
+/// with [`Session::begin_append`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppendHeader {
+    /// The target mailbox (wire name).
+    pub mailbox: String,
+    /// IMAP flags to set (`\Recent` is dropped).
+    pub flags: Vec<String>,
+    /// INTERNALDATE in Unix seconds.
+    pub internal_date: Option<i64>,
+}
+
+/// One flag change for [`Session::uid_store_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagUpdate {
+    /// The messages.
+    pub uids: Vec<u32>,
+    /// `+FLAGS.SILENT` (true) or `-FLAGS.SILENT` (false).
+    pub add: bool,
+    /// IMAP flag names (`\Recent` is dropped).
+    pub flags: Vec<String>,
+    /// With CONDSTORE: leave messages changed since this mod-sequence alone
+    /// and report them ([`StoreResult::modified`]).
+    pub unchanged_since: Option<u64>,
+}
+
 /// Where an appended message landed, from APPENDUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
@@ -80,6 +108,21 @@ pub struct AppendResult {
     pub uid_validity: u32,
     /// The new message's UID.
     pub uid: u32,
+}
+
+impl AppendResult {
+    /// The APPENDUID of an APPEND's completion, if it names one message.
+    pub fn from_completion(completion: &Completion) -> Option<AppendResult> {
+        match &completion.code {
+            Some(ResponseCode::AppendUid { validity, uids }) if uids.len() == 1 => {
+                Some(AppendResult {
+                    uid_validity: *validity,
+                    uid: uids[0],
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Session {
@@ -212,51 +255,64 @@ impl Session {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Result<StoreResult> {
-        let flags: Vec<&str> = flags
-            .iter()
-            .map(String::as_str)
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .collect();
-        let mut result = StoreResult::default();
-        if flags.is_empty() || uids.is_empty() {
-            return Ok(result);
-        }
-        let op = if add {
-            "+FLAGS.SILENT"
-        } else {
-            "-FLAGS.SILENT"
+        let update = FlagUpdate {
+            uids: uids.to_vec(),
+            add,
+            flags: flags.to_vec(),
+            unchanged_since,
         };
-        let condstore = unchanged_since.filter(|_| self.has_capability("CONDSTORE"));
-        let flag_list = format!("({})", flags.join(" "));
-        let commands = uids.chunks(UIDS_PER_COMMAND).map(|chunk| {
-            let command = Command::new("UID STORE").raw(&uid_set(chunk));
-            let command = match condstore {
-                Some(modseq) => command.raw(&format!("(UNCHANGEDSINCE {modseq})")),
-                None => command,
-            };
-            command.raw(op).raw(&flag_list)
-        });
+        let mut results = self.uid_store_many(std::slice::from_ref(&update))?;
+        results.pop().unwrap_or_else(|| Ok(StoreResult::default()))
+    }
+
+    /// Several UID STOREs pipelined in one round trip, each with its own
+    /// result: a NO fails only its change; a broken connection fails all.
+    pub fn uid_store_many(&mut self, updates: &[FlagUpdate]) -> Result<Vec<Result<StoreResult>>> {
+        let mut results: Vec<Result<StoreResult>> =
+            updates.iter().map(|_| Ok(StoreResult::default())).collect();
+        let condstore = self.has_capability("CONDSTORE");
+        let commands: Vec<(usize, Command)> = updates
+            .iter()
+            .enumerate()
+            .flat_map(|(i, update)| store_commands(update, condstore).map(move |c| (i, c)))
+            .collect();
         self.pipeline(
             commands,
-            |s, c| s.send(c),
-            |s, tag| {
-                let completion = s.wait(
-                    tag,
-                    &mut |u| match u {
-                        Untagged::Fetch(fetch) => {
-                            result.fetched.push(fetch);
-                            None
-                        }
-                        other => Some(other),
-                    },
-                    &mut KeepInMemory,
-                )?;
-                if let Some(ResponseCode::Modified(uids)) = completion.code {
-                    result.modified.extend(uids);
+            |s, (i, c)| Ok((i, s.send(c)?)),
+            |s, (i, tag)| {
+                let outcome = s.finish_store(tag);
+                match (outcome, &mut results[*i]) {
+                    (Err(e), _) if !e.session_usable() => return Err(e),
+                    (Err(e), slot @ Ok(_)) => *slot = Err(e),
+                    (Ok(part), Ok(result)) => {
+                        result.modified.extend(part.modified);
+                        result.fetched.extend(part.fetched);
+                    }
+                    _ => {}
                 }
                 Ok(())
             },
         )?;
+        Ok(results)
+    }
+
+    /// Waits for one UID STORE, collecting its FETCH and MODIFIED.
+    fn finish_store(&mut self, tag: &str) -> Result<StoreResult> {
+        let mut result = StoreResult::default();
+        let completion = self.wait(
+            tag,
+            &mut |u| match u {
+                Untagged::Fetch(fetch) => {
+                    result.fetched.push(fetch);
+                    None
+                }
+                other => Some(other),
+            },
+            &mut KeepInMemory,
+        )?;
+        if let Some(ResponseCode::Modified(uids)) = completion.code {
+            result.modified.extend(uids);
+        }
         Ok(result)
     }
 
@@ -349,40 +405,91 @@ impl Session {
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<Result<Option<AppendResult>>>> {
         self.pipeline(requests, Session::send_append, |s, tag| {
-            let result = s
-                .wait(tag, &mut Some, &mut KeepInMemory)
-                .map(|c| match c.code {
-                    Some(ResponseCode::AppendUid { validity, uids }) if uids.len() == 1 => {
-                        Some(AppendResult {
-                            uid_validity: validity,
-                            uid: uids[0],
-                        })
-                    }
-                    _ => None,
-                });
-            match result {
+            match s.finish_append(tag) {
                 Err(e) if !e.session_usable() => Err(e),
                 other => Ok(other),
             }
         })
     }
 
-    /// Sends one APPEND without waiting.
-    fn send_append(session: &mut Session, request: AppendRequest) -> Result<String> {
-        let flags: Vec<&str> = request
+    /// Starts an APPEND whose message of exactly `len` bytes (CRLF line
+    /// endings) the caller streams with [`Session::write_literal`] and ends
+    /// with [`Session::end_literal`]; returns the tag to hand to
+    /// [`Session::finish_append`] later, so several APPENDs pipeline. With
+    /// LITERAL+ nothing is awaited; otherwise the server's continuation is
+    /// (and a NO instead of it, such as TRYCREATE, is returned here).
+    pub fn begin_append(&mut self, header: &AppendHeader, len: u64) -> Result<String> {
+        let flags: Vec<&str> = header
             .flags
             .iter()
             .map(String::as_str)
             .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
             .collect();
         let mut command = Command::new("APPEND")
-            .string(request.mailbox.as_bytes())
+            .string(header.mailbox.as_bytes())
             .raw(&format!("({})", flags.join(" ")));
-        if let Some(date) = request.internal_date {
+        if let Some(date) = header.internal_date {
             command = command.raw(&format!("\"{}\"", ferry_core::date::format_imap_date(date)));
         }
-        session.send(command.literal(request.message))
+        self.send(command.open_literal(len))
     }
+
+    /// Waits for an APPEND's completion: where the message landed when the
+    /// server reports APPENDUID (UIDPLUS), else `None`.
+    pub fn finish_append(&mut self, tag: &str) -> Result<Option<AppendResult>> {
+        let completion = self.wait(tag, &mut Some, &mut KeepInMemory)?;
+        Ok(AppendResult::from_completion(&completion))
+    }
+
+    /// Sends one APPEND without waiting: its literal streamed from memory
+    /// or from its reader.
+    fn send_append(session: &mut Session, request: AppendRequest) -> Result<String> {
+        let AppendRequest {
+            mailbox,
+            flags,
+            internal_date,
+            message,
+        } = request;
+        let header = AppendHeader {
+            mailbox,
+            flags,
+            internal_date,
+        };
+        let tag = session.begin_append(&header, message.len())?;
+        match message {
+            LiteralData::Bytes(bytes) => session.write_literal(&bytes)?,
+            LiteralData::Reader { len, reader } => session.copy_into_literal(len, reader)?,
+        }
+        session.end_literal()?;
+        Ok(tag)
+    }
+}
+
+/// The UID STORE commands of one change (several for many UIDs; none when
+/// it has no flag to send).
+fn store_commands(update: &FlagUpdate, condstore: bool) -> impl Iterator<Item = Command> + '_ {
+    let flags: Vec<&str> = update
+        .flags
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .collect();
+    let op = if update.add {
+        "+FLAGS.SILENT"
+    } else {
+        "-FLAGS.SILENT"
+    };
+    let flag_list = format!("({})", flags.join(" "));
+    let modseq = update.unchanged_since.filter(|_| condstore);
+    let uids: &[u32] = if flags.is_empty() { &[] } else { &update.uids };
+    uids.chunks(UIDS_PER_COMMAND).map(move |chunk| {
+        let command = Command::new("UID STORE").raw(&uid_set(chunk));
+        let command = match modseq {
+            Some(modseq) => command.raw(&format!("(UNCHANGEDSINCE {modseq})")),
+            None => command,
+        };
+        command.raw(op).raw(&flag_list)
+    })
 }
 
 fn search_hits(untagged: Vec<Untagged>) -> Vec<u32> {

@@ -8,6 +8,13 @@
 //! pipelines past STARTTLS, LOGIN/AUTHENTICATE, COMPRESS or SELECT: those
 //! methods wait for their completion before returning.
 //!
+//! A command may end in an open literal whose bytes the caller streams as
+//! they arrive ([`Session::write_literal`], [`Session::end_literal`]): how
+//! a message read from one store is APPENDed to another without being held
+//! in memory. While it is open no other command can be sent; a literal
+//! ended short leaves the server waiting for bytes, so the session refuses
+//! everything afterwards.
+//!
 //! Mailbox names passed to and returned by the session are wire names
 //! (modified UTF-7); use [`mutf7`](crate::mutf7) to convert.
 
@@ -19,7 +26,9 @@ mod messages;
 
 pub use idle::IdleEvent;
 pub use mailbox::{SelectOptions, Selected};
-pub use messages::{AppendRequest, AppendResult, BodyItem, FetchedBody, StoreResult};
+pub use messages::{
+    AppendHeader, AppendRequest, AppendResult, BodyItem, FetchedBody, FlagUpdate, StoreResult,
+};
 
 use crate::error::{Error, Result};
 use crate::options::ServerOptions;
@@ -59,6 +68,16 @@ pub struct Session {
     bye: Option<String>,
     selected: Option<String>,
     capability_updates: u64,
+    open_literal: Option<OpenLiteral>,
+    poisoned: Option<String>,
+}
+
+/// A literal announced by [`Session::send`] whose bytes the caller streams.
+#[derive(Debug)]
+struct OpenLiteral {
+    tag: String,
+    verb: String,
+    remaining: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -149,8 +168,18 @@ impl Session {
 
     /// Sends a command without waiting for its completion; returns its tag.
     /// Synchronising literals wait for the server's continuation (other
-    /// responses that arrive meanwhile are kept for [`Session::wait`]).
+    /// responses that arrive meanwhile are kept for [`Session::wait`]). A
+    /// command that ends in an open literal ([`Command::open_literal`]) is
+    /// sent up to the literal's announcement; the caller then streams its
+    /// bytes with [`Session::write_literal`] and ends the command with
+    /// [`Session::end_literal`]. No other command may be sent meanwhile.
     pub fn send(&mut self, command: Command) -> Result<String> {
+        self.check_usable()?;
+        if command.is_malformed() {
+            return Err(Error::Misuse {
+                what: format!("{} has an open literal before its end", command.verb()),
+            });
+        }
         let tag = self.fresh_tag();
         let verb = command.verb().to_string();
         self.trace_command(&tag, &command);
@@ -165,12 +194,106 @@ impl Session {
                     self.write(&text, &verb)?;
                 }
                 Part::Literal(data) => self.send_literal(&tag, &verb, data)?,
+                Part::OpenLiteral(len) => {
+                    self.open_literal(&tag, &verb, len)?;
+                    return Ok(tag);
+                }
             }
             first = false;
         }
         self.write(b"\r\n", &verb)?;
         self.flush(&verb)?;
         Ok(tag)
+    }
+
+    /// Refuses to go on when a short literal broke the session, or when a
+    /// literal is open (a command now would become part of its bytes).
+    fn check_usable(&self) -> Result<()> {
+        if let Some(reason) = &self.poisoned {
+            return Err(Error::Misuse {
+                what: format!("the session is unusable ({reason}); a new connection is needed"),
+            });
+        }
+        match &self.open_literal {
+            Some(open) => Err(Error::Misuse {
+                what: format!(
+                    "a command was sent while the literal of {} ({}) still expects {} bytes",
+                    open.verb, open.tag, open.remaining
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The next bytes of the open literal; more than it has left is refused
+    /// (and nothing is written).
+    pub fn write_literal(&mut self, data: &[u8]) -> Result<()> {
+        self.check_not_poisoned()?;
+        let Some(open) = self.open_literal.as_mut() else {
+            return Err(Error::Misuse {
+                what: "literal bytes written while no literal is open".into(),
+            });
+        };
+        if data.len() as u64 > open.remaining {
+            return Err(Error::Misuse {
+                what: format!(
+                    "{} bytes written into the literal of {}, which expects only {} more",
+                    data.len(),
+                    open.verb,
+                    open.remaining
+                ),
+            });
+        }
+        open.remaining -= data.len() as u64;
+        if let Err(e) = self.transport.write_all(data) {
+            let verb = self.open_literal.as_ref().map(|o| o.verb.clone());
+            return Err(self.io_error(e, verb.as_deref().unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    /// Ends the open literal and its command. A literal shorter than
+    /// announced leaves the server waiting for bytes that will never come:
+    /// the session is then unusable ([`Error::Misuse`] from now on).
+    pub fn end_literal(&mut self) -> Result<()> {
+        self.check_not_poisoned()?;
+        let Some(open) = self.open_literal.take() else {
+            return Err(Error::Misuse {
+                what: "a literal was ended while none is open".into(),
+            });
+        };
+        if open.remaining > 0 {
+            let reason = format!(
+                "the literal of {} ({}) ended {} bytes before its announced length",
+                open.verb, open.tag, open.remaining
+            );
+            self.poisoned = Some(reason.clone());
+            return Err(Error::Misuse {
+                what: format!("{reason}; the session is unusable"),
+            });
+        }
+        self.write(b"\r\n", &open.verb)?;
+        self.flush(&open.verb)
+    }
+
+    /// How many bytes the open literal still expects, if one is open.
+    pub fn literal_remaining(&self) -> Option<u64> {
+        self.open_literal.as_ref().map(|o| o.remaining)
+    }
+
+    /// Whether the session can still send commands (no short literal broke
+    /// it; the connection itself may still fail).
+    pub fn is_usable(&self) -> bool {
+        self.poisoned.is_none()
+    }
+
+    fn check_not_poisoned(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(reason) => Err(Error::Misuse {
+                what: format!("the session is unusable ({reason}); a new connection is needed"),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn trace_command(&mut self, tag: &str, command: &Command) {
@@ -193,47 +316,54 @@ impl Session {
     }
 
     fn send_literal(&mut self, tag: &str, verb: &str, data: LiteralData) -> Result<()> {
-        let len = data.len();
-        if self.non_synchronizing(len) {
-            self.write(format!("{{{len}+}}\r\n").as_bytes(), verb)?;
-        } else {
-            self.write(format!("{{{len}}}\r\n").as_bytes(), verb)?;
-            self.flush(verb)?;
-            self.await_continuation(tag, verb)?;
-        }
+        self.announce_literal(tag, verb, data.len())?;
         match data {
             LiteralData::Bytes(bytes) => self.write(&bytes, verb),
             LiteralData::Reader { len, reader } => self.copy_literal(len, reader, verb),
         }
     }
 
-    fn copy_literal(
+    /// Announces a literal the caller streams, and sends it on its way.
+    fn open_literal(&mut self, tag: &str, verb: &str, len: u64) -> Result<()> {
+        self.announce_literal(tag, verb, len)?;
+        self.flush(verb)?;
+        self.open_literal = Some(OpenLiteral {
+            tag: tag.to_string(),
+            verb: verb.to_string(),
+            remaining: len,
+        });
+        Ok(())
+    }
+
+    /// `{len+}` (LITERAL+, or LITERAL- for small ones), else `{len}` and
+    /// the server's continuation.
+    fn announce_literal(&mut self, tag: &str, verb: &str, len: u64) -> Result<()> {
+        if self.non_synchronizing(len) {
+            self.write(format!("{{{len}+}}\r\n").as_bytes(), verb)
+        } else {
+            self.write(format!("{{{len}}}\r\n").as_bytes(), verb)?;
+            self.flush(verb)?;
+            self.await_continuation(tag, verb)
+        }
+    }
+
+    fn copy_literal(&mut self, len: u64, reader: Box<dyn Read + Send>, verb: &str) -> Result<()> {
+        pump(len, reader, verb, &mut |data| self.write(data, verb))
+    }
+
+    /// Streams exactly `len` bytes from `reader` into the open literal.
+    pub(crate) fn copy_into_literal(
         &mut self,
         len: u64,
-        mut reader: Box<dyn Read + Send>,
-        verb: &str,
+        reader: Box<dyn Read + Send>,
     ) -> Result<()> {
-        let mut buf = vec![0u8; 64 << 10];
-        let mut left = len;
-        while left > 0 {
-            let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-            let n = reader.read(&mut buf[..want]).map_err(|source| Error::Io {
-                context: format!("reading the message to send with {verb}"),
-                source,
-            })?;
-            if n == 0 {
-                return Err(Error::Io {
-                    context: format!("reading the message to send with {verb}"),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("the message ended {left} bytes before its announced length"),
-                    ),
-                });
-            }
-            self.write(&buf[..n], verb)?;
-            left -= n as u64;
-        }
-        Ok(())
+        let verb = self.open_literal.as_ref().map(|o| o.verb.clone());
+        pump(
+            len,
+            reader,
+            verb.as_deref().unwrap_or_default(),
+            &mut |data| self.write_literal(data),
+        )
     }
 
     /// Reads until the continuation for `tag`'s literal; the command's own
@@ -244,6 +374,7 @@ impl Session {
                 Response::Continue { .. } => return Ok(()),
                 Response::Tagged { tag: t, completion } => {
                     if t == tag {
+                        self.verbs.remove(tag);
                         return Err(self.command_error(verb, completion));
                     }
                     self.completed.insert(t, completion);
@@ -281,6 +412,15 @@ impl Session {
         handler: &mut dyn FnMut(Untagged) -> Option<Untagged>,
         sink: &mut dyn LiteralSink,
     ) -> Result<Completion> {
+        self.check_not_poisoned()?;
+        if let Some(open) = self.open_literal.as_ref().filter(|o| o.tag == tag) {
+            return Err(Error::Misuse {
+                what: format!(
+                    "waiting for {} ({tag}), whose literal still expects {} bytes, would never end",
+                    open.verb, open.remaining
+                ),
+            });
+        }
         let verb = self.verbs.get(tag).cloned().unwrap_or_default();
         let queued: Vec<Untagged> = self.pending.drain(..).collect();
         for untagged in queued {
@@ -313,33 +453,50 @@ impl Session {
             }
         };
         self.verbs.remove(tag);
+        self.conclude(&verb, completion)
+    }
+
+    /// The completion of `tag` if it has arrived already, without reading
+    /// from the server: a session that failed (a lost connection, a short
+    /// literal) can still report what it received. NO and BAD are errors.
+    pub fn take_completion(&mut self, tag: &str) -> Option<Result<Completion>> {
+        let completion = self.completed.remove(tag)?;
+        let verb = self.verbs.remove(tag).unwrap_or_default();
+        Some(self.conclude(&verb, completion))
+    }
+
+    fn conclude(&mut self, verb: &str, completion: Completion) -> Result<Completion> {
         self.note_code(completion.code.as_ref());
         match completion.status {
             Status::Ok => Ok(completion),
-            _ => Err(self.command_error(&verb, completion)),
+            _ => Err(self.command_error(verb, completion)),
         }
     }
 
-    /// Sends `commands` pipelined, at most [`PIPELINE_WINDOW`] in flight,
-    /// and hands each tag to `finish` in order once it must be waited for.
-    pub(crate) fn pipeline<C, T>(
+    /// Sends `commands` pipelined, at most 32 awaiting their completion at
+    /// once, and hands what `send` returned for each (its tag, with whatever
+    /// the caller needs to know about it) to `finish`, in order, once it
+    /// must be waited for. Pipelined responses arrive in command order, so
+    /// `finish` may rely on everything it reads belonging to that command
+    /// (or to nobody: unsolicited responses). The first error ends it.
+    pub fn pipeline<C, K, T>(
         &mut self,
         commands: impl IntoIterator<Item = C>,
-        mut send: impl FnMut(&mut Session, C) -> Result<String>,
-        mut finish: impl FnMut(&mut Session, &str) -> Result<T>,
+        mut send: impl FnMut(&mut Session, C) -> Result<K>,
+        mut finish: impl FnMut(&mut Session, &K) -> Result<T>,
     ) -> Result<Vec<T>> {
         let mut in_flight = VecDeque::new();
         let mut results = Vec::new();
         for command in commands {
             in_flight.push_back(send(self, command)?);
             if in_flight.len() >= PIPELINE_WINDOW {
-                if let Some(tag) = in_flight.pop_front() {
-                    results.push(finish(self, &tag)?);
+                if let Some(sent) = in_flight.pop_front() {
+                    results.push(finish(self, &sent)?);
                 }
             }
         }
-        for tag in in_flight {
-            results.push(finish(self, &tag)?);
+        for sent in in_flight {
+            results.push(finish(self, &sent)?);
         }
         Ok(results)
     }
@@ -472,6 +629,44 @@ impl Session {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Reads exactly `len` bytes from `reader` and hands them to `write` in
+/// chunks; a reader that ends early is an error.
+fn pump(
+    len: u64,
+    mut reader: Box<dyn Read + Send>,
+    verb: &str,
+    write: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut left = len;
+    let context = || format!("reading the message to send with {verb}");
+    while left > 0 {
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::Io {
+                    context: context(),
+                    source,
+                });
+            }
+        };
+        if n == 0 {
+            return Err(Error::Io {
+                context: context(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the message ended {left} bytes before its announced length"),
+                ),
+            });
+        }
+        write(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 impl Drop for Session {

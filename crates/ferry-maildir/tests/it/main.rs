@@ -6,6 +6,7 @@
 
 mod common;
 mod crash;
+mod folders;
 mod names;
 mod ops;
 mod scan;

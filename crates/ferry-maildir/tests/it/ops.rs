@@ -366,3 +366,67 @@ fn names_from_a_listing_round_trip_through_entry() {
     assert!(entry.flags().contains(&Flag::Seen));
     assert_eq!(normalize(b"a\n"), b"a\r\n");
 }
+
+#[test]
+fn pushed_in_pieces_a_delivery_is_the_same_as_from_a_reader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = Folder::create(dir.path().join("f")).expect("create");
+    let original = message(7, 300_000);
+    let msg = NewMessage {
+        flags: flags("S"),
+        internal_date: Some(1_650_000_000),
+        ..NewMessage::new()
+    };
+    let mut delivery = folder.begin_delivery(&msg).expect("begin");
+    assert_eq!(
+        names(&folder.path().join("tmp")),
+        std::slice::from_ref(&msg.key)
+    );
+    // Pieces of awkward sizes, cutting CRLFs in half.
+    for piece in original.chunks(1_001) {
+        delivery.write(piece).expect("write");
+    }
+    let delivered = delivery.finish().expect("finish").sync().expect("sync");
+    assert_eq!(delivered.entry.file_name(), format!("{}:2,S", msg.key));
+    assert_eq!(delivered.crlf_size, original.len() as u64);
+    assert_eq!(delivered.fingerprint, fingerprint(&original).0);
+    let path = folder.entry_path(&delivered.entry);
+    assert_eq!(fs::read(&path).expect("read"), to_lf(&original));
+    assert_eq!(fs::metadata(&path).expect("stat").mtime(), 1_650_000_000);
+    assert!(names(&folder.path().join("tmp")).is_empty());
+}
+
+#[test]
+fn a_dropped_or_failed_delivery_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = Folder::create(dir.path().join("f")).expect("create");
+    let mut dropped = folder.begin_delivery(&NewMessage::new()).expect("begin");
+    dropped.write(&message(1, 200_000)).expect("write");
+    drop(dropped);
+    assert!(names(&folder.path().join("tmp")).is_empty());
+
+    let (hook, fired) = fail_once(Step::Write, "/tmp/", libc::EIO);
+    let failing = folder.clone().with_step_hook(hook);
+    let mut delivery = failing.begin_delivery(&NewMessage::new()).expect("begin");
+    let err = delivery
+        .write(&message(2, 200_000))
+        .expect_err("the write fails");
+    assert!(fired.load(Ordering::SeqCst));
+    assert!(err.to_string().contains("/tmp/"), "{err}");
+    assert!(delivery.write(b"more").is_err(), "poisoned");
+    assert!(delivery.finish().is_err(), "never published");
+    assert!(message_files(folder.path()).is_empty());
+    assert!(names(&folder.path().join("tmp")).is_empty());
+}
+
+#[test]
+fn adopting_a_found_file_fsyncs_its_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = Folder::create(dir.path().join("f")).expect("create");
+    fs::write(folder.path().join("new/k"), b"x\n").expect("write");
+    let entry = Entry::parse(Subdir::New, "k").expect("name");
+    let mut batch = DirtyDirs::new();
+    assert_eq!(folder.adopt(&entry).defer(&mut batch), entry);
+    assert_eq!(batch.len(), 1);
+    batch.sync().expect("sync");
+}

@@ -1,0 +1,358 @@
+//! The far side over IMAP: [`ImapStore`] implements
+//! [`Store`] on one logged-in
+//! [`Session`].
+//!
+//! It follows design.md's "IMAP rules a correct client follows": flags are
+//! changed with `+FLAGS.SILENT` / `-FLAGS.SILENT` only; only ferry's own
+//! messages are expunged, with `UID EXPUNGE` (UIDPLUS), never with EXPUNGE
+//! or CLOSE, so without UIDPLUS removed messages stay `\Deleted`; extensions
+//! the server does not advertise are never used; `\Recent` is never sent.
+//! Batches are pipelined: flag changes in one round trip, bodies fetched
+//! with one command per message in a window of commands, APPENDs streamed
+//! and collected later.
+//!
+//! Bodies never sit in memory whole: a body read from the server goes from
+//! the socket to the [`BodyTarget`] chunk by
+//! chunk, and a message written to the store is streamed into the APPEND's
+//! literal as it arrives.
+//!
+//! Folder names are local names (design.md, "Local layout"), mapped by
+//! [`FolderNames`]: the personal namespace prefix is stripped, the server's
+//! delimiter becomes `/`, names are decoded from modified UTF-7, and INBOX
+//! is `INBOX`. Server names that have no such form (for now: a `/` inside a
+//! name when the delimiter is something else; the Maildir layer will escape
+//! it as `%2F`) are skipped with a warning.
+//!
+//! The session's selected folder is remembered: a call selects only when
+//! another folder is selected, except [`Store::snapshot`], which always
+//! selects, so its markers are those of now.
+
+mod append;
+mod bodies;
+mod error;
+mod folders;
+mod messages;
+mod names;
+
+pub use error::{ImapStoreError, Refusal};
+pub use names::{FolderNames, NameProblem};
+
+use ferry_core::store::{
+    Batch, BodyTarget, Capabilities, FlagChange, FolderStatus, Keyed, Markers, Snapshot, Store,
+};
+use ferry_core::{Flags, MessageKey, Uid};
+use ferry_imap::{SelectOptions, Session};
+
+type Result<T, E = ImapStoreError> = std::result::Result<T, E>;
+
+/// How many UIDs one command names (keeps command lines short).
+const UIDS_PER_COMMAND: usize = 1000;
+
+/// The IMAP side of a sync.
+#[derive(Debug)]
+pub struct ImapStore {
+    session: Session,
+    names: FolderNames,
+    writes: append::Writes,
+    broken: Option<String>,
+}
+
+impl ImapStore {
+    /// The store over a connected, logged-in `session`: switches on
+    /// CONDSTORE and QRESYNC where offered and learns the personal
+    /// namespace (NAMESPACE, once) to map folder names.
+    pub fn new(mut session: Session) -> Result<ImapStore> {
+        if !session.is_authenticated() {
+            return Err(ImapStoreError::Unusable {
+                reason: "the session is not logged in".into(),
+            });
+        }
+        session
+            .enable(&["CONDSTORE", "QRESYNC"])
+            .map_err(ImapStoreError::Session)?;
+        let names = discover_names(&mut session).map_err(ImapStoreError::Session)?;
+        tracing::debug!(
+            "server folder names: prefix {:?}, delimiter {:?}",
+            names.prefix(),
+            names.delimiter()
+        );
+        Ok(ImapStore {
+            session,
+            names,
+            writes: append::Writes::default(),
+            broken: None,
+        })
+    }
+
+    /// How this server's folder names map to local names.
+    pub fn names(&self) -> &FolderNames {
+        &self.names
+    }
+
+    /// The local name of server folder `wire` (see [`FolderNames`]).
+    pub fn local_name(&self, wire: &str) -> Option<String> {
+        self.names.local_name(wire)
+    }
+
+    /// The server name of local folder `local` (see [`FolderNames`]).
+    pub fn wire_name(&self, local: &str) -> String {
+        self.names.wire_name(local)
+    }
+
+    /// The session, to read capabilities and the like.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Gives the session back (pending writes are abandoned).
+    pub fn into_session(self) -> Session {
+        self.session
+    }
+
+    /// Logs out.
+    pub fn logout(self) -> Result<()> {
+        self.session.logout().map_err(ImapStoreError::Session)
+    }
+
+    /// Refuses to work on a session an earlier failure broke.
+    fn alive(&self) -> Result<()> {
+        match &self.broken {
+            Some(reason) => Err(ImapStoreError::Unusable {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `op` on a live store; an error that ends the session marks the
+    /// store broken.
+    fn guard<T>(&mut self, op: impl FnOnce(&mut ImapStore) -> Result<T>) -> Result<T> {
+        self.alive()?;
+        // Unsolicited responses (EXISTS, EXPUNGE, FETCH of other clients'
+        // changes) are not used: the next snapshot sees their effect.
+        drop(self.session.take_unsolicited());
+        let result = op(self);
+        if let Err(e) = &result {
+            self.note(e);
+        }
+        result
+    }
+
+    fn note(&mut self, error: &ImapStoreError) {
+        if error.ends_session() && self.broken.is_none() {
+            self.broken = Some(error.to_string());
+        }
+    }
+
+    /// The server name of local folder `folder`, refused when it cannot be
+    /// written there.
+    fn wire(&self, folder: &str) -> Result<String> {
+        self.names
+            .checked_wire_name(folder)
+            .map_err(|problem| ImapStoreError::BadName {
+                name: folder.to_string(),
+                problem,
+            })
+    }
+
+    /// Selects `folder` unless it is selected already; returns its wire name.
+    fn open(&mut self, folder: &str) -> Result<String> {
+        let wire = self.wire(folder)?;
+        if self.session.selected() != Some(wire.as_str()) {
+            self.select(folder, &wire)?;
+        }
+        Ok(wire)
+    }
+
+    fn select(&mut self, folder: &str, wire: &str) -> Result<ferry_imap::Selected> {
+        let options = SelectOptions {
+            condstore: true,
+            ..SelectOptions::default()
+        };
+        self.session
+            .select(wire, &options)
+            .map_err(|e| ImapStoreError::folder(folder, e))
+    }
+}
+
+/// The personal namespace's prefix and delimiter (the delimiter from LIST
+/// when NAMESPACE gives none).
+fn discover_names(session: &mut Session) -> ferry_imap::Result<FolderNames> {
+    let (prefix, delimiter) = session.namespace()?.into_iter().next().unwrap_or_default();
+    let delimiter = match delimiter {
+        Some(d) => Some(d),
+        None => session.list("", "")?.first().and_then(|e| e.delimiter),
+    };
+    Ok(FolderNames::new(prefix, delimiter))
+}
+
+/// The UIDs of `keys`, with an error for each key that is not a UID.
+fn split_keys(keys: &[MessageKey]) -> (Vec<u32>, Vec<Keyed<(), ImapStoreError>>) {
+    let mut uids = Vec::with_capacity(keys.len());
+    let mut foreign = Vec::new();
+    for key in keys {
+        match key {
+            MessageKey::Uid(uid) => uids.push(uid.get()),
+            other => foreign.push((
+                other.clone(),
+                Err(ImapStoreError::NotAUid { key: other.clone() }),
+            )),
+        }
+    }
+    (uids, foreign)
+}
+
+/// The UID of a key (0, which no message has, for a Maildir name).
+fn uid_of(key: &MessageKey) -> u32 {
+    match key {
+        MessageKey::Uid(uid) => uid.get(),
+        MessageKey::Name(_) => 0,
+    }
+}
+
+/// A message key for a UID the server sent (never zero: the parser refuses
+/// UID 0).
+fn uid_key(uid: u32) -> Option<MessageKey> {
+    Uid::new(uid).ok().map(MessageKey::Uid)
+}
+
+/// IMAP names of `flags`; a keyword that is not a valid IMAP atom (which
+/// would corrupt the command) is left out with a warning.
+fn imap_flags(flags: &Flags) -> Vec<String> {
+    flags
+        .iter()
+        .map(|f| f.imap_name())
+        .filter(|name| {
+            let ok = is_flag_atom(name);
+            if !ok {
+                tracing::warn!("flag {name:?} is not a valid IMAP keyword; it is not sent");
+            }
+            ok
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn is_flag_atom(name: &str) -> bool {
+    let body = name.strip_prefix('\\').unwrap_or(name);
+    !body.is_empty()
+        && !name.eq_ignore_ascii_case("\\Recent")
+        && body.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+        })
+}
+
+impl Store for ImapStore {
+    type Error = ImapStoreError;
+
+    fn capabilities(&self) -> Capabilities {
+        let has = |c| self.session.has_capability(c);
+        Capabilities {
+            atomic_move: has("MOVE"),
+            selective_expunge: has("UIDPLUS"),
+            change_tracking: has("CONDSTORE"),
+            reports_new_keys: has("UIDPLUS"),
+        }
+    }
+
+    fn list_folders(&mut self) -> Result<Vec<FolderStatus>> {
+        self.guard(ImapStore::list_all)
+    }
+
+    fn create_folder(&mut self, name: &str) -> Result<()> {
+        self.guard(|s| s.create(name))
+    }
+
+    fn delete_folder(&mut self, name: &str) -> Result<()> {
+        self.guard(|s| s.delete(name))
+    }
+
+    fn rename_folder(&mut self, from: &str, to: &str) -> Result<()> {
+        self.guard(|s| s.rename(from, to))
+    }
+
+    fn snapshot(&mut self, folder: &str) -> Result<Snapshot> {
+        self.guard(|s| s.list_messages(folder))
+    }
+
+    fn read_bodies(
+        &mut self,
+        folder: &str,
+        keys: &[MessageKey],
+        target: &mut dyn BodyTarget,
+    ) -> Batch<Keyed<(), ImapStoreError>, ImapStoreError> {
+        self.guard(|s| s.read(folder, keys, target))
+    }
+
+    fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>> {
+        self.alive()?;
+        let wire = self.wire(folder)?;
+        self.writes.start(folder, wire);
+        Ok(Box::new(append::AppendTarget::new(self)))
+    }
+
+    fn finish_writes(
+        &mut self,
+    ) -> Batch<Keyed<Option<MessageKey>, ImapStoreError>, ImapStoreError> {
+        // Not guarded: messages that completed before the session was lost
+        // still get their keys.
+        Ok(self.collect_writes())
+    }
+
+    fn find_stored(
+        &mut self,
+        folder: &str,
+        message_id: &str,
+        size: u64,
+        since: &Markers,
+    ) -> Result<Option<MessageKey>> {
+        let from = since.uid_next.unwrap_or(1);
+        self.find_appended(folder, from, message_id, size)
+    }
+
+    fn set_flags(
+        &mut self,
+        folder: &str,
+        changes: &[FlagChange],
+    ) -> Batch<Result<(), ImapStoreError>, ImapStoreError> {
+        self.guard(|s| s.change_flags(folder, changes))
+    }
+
+    fn remove(
+        &mut self,
+        folder: &str,
+        keys: &[MessageKey],
+    ) -> Batch<Result<(), ImapStoreError>, ImapStoreError> {
+        self.guard(|s| s.delete_messages(folder, keys))
+    }
+
+    fn move_messages(
+        &mut self,
+        from: &str,
+        keys: &[MessageKey],
+        to: &str,
+    ) -> Batch<Result<Option<MessageKey>, ImapStoreError>, ImapStoreError> {
+        self.guard(|s| s.relocate(from, keys, to))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::Flag;
+
+    #[test]
+    fn only_valid_flags_are_sent() {
+        let flags: Flags = [
+            Flag::Seen,
+            Flag::Keyword("$Label1".into()),
+            Flag::Keyword("bad flag".into()),
+            Flag::Keyword("x)\r\nA LOGOUT".into()),
+            Flag::Keyword("\\Recent".into()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(imap_flags(&flags), ["\\Seen", "$Label1"]);
+    }
+}

@@ -1,0 +1,191 @@
+//! Folders: the listing with status, CREATE, DELETE, RENAME, and the
+//! snapshot of one folder's messages.
+
+use super::{ImapStore, ImapStoreError, Refusal, Result, uid_key};
+use ferry_core::store::{FolderIdentity, FolderStatus, Markers, Snapshot};
+use ferry_core::{Flag, MessageMeta, UidValidity};
+use ferry_imap::proto::response::{Fetch, ListEntry, MailboxStatus};
+use std::collections::HashSet;
+
+/// What a snapshot asks of every message.
+const SNAPSHOT_ITEMS: &str = "UID FLAGS RFC822.SIZE";
+
+/// The most messages a snapshot reserves room for before they arrive (a
+/// server's EXISTS is not trusted with an allocation).
+const RESERVE_LIMIT: usize = 100_000;
+
+impl ImapStore {
+    /// LIST with status (LIST-STATUS in one round trip, else pipelined
+    /// STATUS), in local names; names without a local form are skipped.
+    pub(super) fn list_all(&mut self) -> Result<Vec<FolderStatus>> {
+        let listed = self
+            .session
+            .list_with_status(true)
+            .map_err(ImapStoreError::Session)?;
+        let mut seen = HashSet::new();
+        let mut folders = Vec::with_capacity(listed.len());
+        for (entry, status) in listed {
+            let Some(folder) = self.folder_status(&entry, status) else {
+                continue;
+            };
+            if seen.insert(folder.name.clone()) {
+                folders.push(folder);
+            } else {
+                tracing::warn!(
+                    "server folder {:?} is skipped: another folder has the same local name",
+                    entry.wire_name
+                );
+            }
+        }
+        Ok(folders)
+    }
+
+    fn folder_status(
+        &self,
+        entry: &ListEntry,
+        status: Option<MailboxStatus>,
+    ) -> Option<FolderStatus> {
+        let name = match self.names.try_local_name(&entry.wire_name) {
+            Ok(name) => name,
+            Err(problem) => {
+                tracing::warn!("server folder {:?} is not synced: {problem}", entry.name);
+                return None;
+            }
+        };
+        let status = status.unwrap_or_default();
+        Some(FolderStatus {
+            name,
+            identity: FolderIdentity {
+                validity: status.uid_validity.and_then(|v| UidValidity::new(v).ok()),
+                mailbox_id: None,
+            },
+            markers: Markers {
+                uid_next: status.uid_next,
+                mod_seq: status.highest_mod_seq,
+                messages: status.messages,
+                stamps: None,
+            },
+            selectable: !entry.is_noselect(),
+        })
+    }
+
+    /// CREATE; a folder that exists already is success.
+    pub(super) fn create(&mut self, folder: &str) -> Result<()> {
+        let wire = self.wire(folder)?;
+        let error = match self.session.create(&wire) {
+            Ok(()) => return Ok(()),
+            Err(e) => Refusal::from_imap(e).map_err(ImapStoreError::Session)?,
+        };
+        let exists = matches!(
+            ImapStoreError::folder_refused(folder, error.clone()),
+            ImapStoreError::FolderExists { .. }
+        ) || self.exists(&wire)?;
+        if exists {
+            return Ok(());
+        }
+        Err(ImapStoreError::folder_refused(folder, error))
+    }
+
+    fn exists(&mut self, wire: &str) -> Result<bool> {
+        let listed = self
+            .session
+            .list("", wire)
+            .map_err(ImapStoreError::Session)?;
+        Ok(listed.iter().any(|e| e.wire_name == wire))
+    }
+
+    /// DELETE of an empty folder; one that holds messages is refused
+    /// (IMAP DELETE would destroy them), one that is gone already is
+    /// success.
+    pub(super) fn delete(&mut self, folder: &str) -> Result<()> {
+        let wire = self.wire(folder)?;
+        self.leave(&wire)?;
+        let status = match self.session.status(&wire, false) {
+            Ok(status) => status,
+            Err(e) => {
+                let refusal = Refusal::from_imap(e).map_err(ImapStoreError::Session)?;
+                if self.exists(&wire)? {
+                    return Err(ImapStoreError::folder_refused(folder, refusal));
+                }
+                return Ok(());
+            }
+        };
+        if let Some(messages) = status.messages.filter(|&n| n > 0) {
+            return Err(ImapStoreError::NotEmpty {
+                folder: folder.to_string(),
+                messages,
+            });
+        }
+        self.session
+            .delete(&wire)
+            .map_err(|e| ImapStoreError::folder(folder, e))
+    }
+
+    /// RENAME (not of INBOX: IMAP moves INBOX's messages instead).
+    pub(super) fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        if from.eq_ignore_ascii_case("INBOX") {
+            return Err(ImapStoreError::BadName {
+                name: from.to_string(),
+                problem: "INBOX cannot be renamed (IMAP would move its messages instead)",
+            });
+        }
+        let (from_wire, to_wire) = (self.wire(from)?, self.wire(to)?);
+        self.leave(&from_wire)?;
+        self.session
+            .rename(&from_wire, &to_wire)
+            .map_err(|e| ImapStoreError::folder(from, e))
+    }
+
+    /// Unselects `wire` if it is selected (before DELETE or RENAME).
+    fn leave(&mut self, wire: &str) -> Result<()> {
+        if self.session.selected() == Some(wire) {
+            self.session.unselect().map_err(ImapStoreError::Session)?;
+        }
+        Ok(())
+    }
+
+    /// SELECT (always: the markers must be those of now), then every
+    /// message's UID, flags and size.
+    pub(super) fn list_messages(&mut self, folder: &str) -> Result<Snapshot> {
+        let wire = self.wire(folder)?;
+        let selected = self.select(folder, &wire)?;
+        let reserve = usize::try_from(selected.exists).map_or(0, |n| n.min(RESERVE_LIMIT));
+        let mut messages = Vec::with_capacity(reserve);
+        if selected.exists > 0 {
+            self.session
+                .uid_fetch_each("1:*", SNAPSHOT_ITEMS, None, &mut |fetch| {
+                    messages.extend(message_meta(fetch));
+                })
+                .map_err(|e| ImapStoreError::folder(folder, e))?;
+        }
+        messages.sort_by(|a, b| a.key.cmp(&b.key));
+        messages.dedup_by(|a, b| a.key == b.key);
+        Ok(Snapshot {
+            identity: FolderIdentity {
+                validity: selected.uid_validity.and_then(|v| UidValidity::new(v).ok()),
+                mailbox_id: selected.mailbox_id,
+            },
+            markers: Markers {
+                uid_next: selected.uid_next,
+                mod_seq: selected.highest_mod_seq.filter(|_| !selected.no_mod_seq),
+                messages: Some(selected.exists),
+                stamps: None,
+            },
+            messages,
+        })
+    }
+}
+
+/// A snapshot's view of one FETCH.
+fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
+    let key = uid_key(fetch.uid?)?;
+    let flags = fetch
+        .flags
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| Flag::from_imap(f))
+        .collect();
+    let mut meta = MessageMeta::new(key, flags);
+    meta.size = fetch.size.map(u64::from);
+    Some(meta)
+}

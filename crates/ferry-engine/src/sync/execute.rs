@@ -1,0 +1,419 @@
+//! Carrying out a plan: folder changes, then per folder the state-only
+//! changes, flags, deletions and copies, then moves across folders, then
+//! the folders' markers.
+//!
+//! Journal discipline (design.md, "Crash safety"): a copy, a removal or a
+//! move is recorded as an intent in one durable transaction per batch
+//! before it happens, and completed together with the pair it produces;
+//! an intent whose effect failed is abandoned. A failure limited to one
+//! message or folder is reported and the rest goes on; a store that fails
+//! as a whole ends the run.
+
+use super::report::SyncReport;
+use super::{PreparedRef, SyncError};
+use ferry_core::store::{ErrorClass, FlagChange, Snapshot, Store, StoreError};
+use ferry_core::{Flag, Flags, MessageKey, MessageMeta, PerSide, Side};
+use ferry_plan::folder::Action;
+use ferry_plan::folders::FolderAction;
+use ferry_plan::moves::AccountPlan;
+use ferry_state::{FolderId, IntentAction, NewIntent, PairChange, SideMarkers, State, StoredPair};
+use std::collections::BTreeMap;
+
+mod copy;
+mod moves;
+
+/// Turns a store's failure into a report line (message or folder class)
+/// or the end of the run (store class).
+pub(crate) fn triage<E: StoreError>(
+    side: Side,
+    error: E,
+    failures: &mut Vec<String>,
+    what: &str,
+) -> Result<(), SyncError> {
+    match error.class() {
+        ErrorClass::Store => Err(SyncError::store(side, error)),
+        ErrorClass::Message | ErrorClass::Folder => {
+            failures.push(format!("{what} ({side}): {error}"));
+            Ok(())
+        }
+    }
+}
+
+/// Applies the folder plan's changes.
+pub(crate) fn apply_folder_actions<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+    actions: &[FolderAction],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    for action in actions {
+        let failures = &mut report.folder_failures;
+        let done = match action {
+            FolderAction::Create { side, name } => {
+                let what = format!("creating folder {name}");
+                match side {
+                    Side::Far => far
+                        .create_folder(name)
+                        .map(|()| true)
+                        .or_else(|e| triage(Side::Far, e, failures, &what).map(|()| false)),
+                    Side::Near => near
+                        .create_folder(name)
+                        .map(|()| true)
+                        .or_else(|e| triage(Side::Near, e, failures, &what).map(|()| false)),
+                }?
+            }
+            FolderAction::Remove { side, name } => {
+                let what = format!("removing empty folder {name}");
+                let removed = match side {
+                    Side::Far => far
+                        .delete_folder(name)
+                        .map(|()| true)
+                        .or_else(|e| triage(Side::Far, e, failures, &what).map(|()| false)),
+                    Side::Near => near
+                        .delete_folder(name)
+                        .map(|()| true)
+                        .or_else(|e| triage(Side::Near, e, failures, &what).map(|()| false)),
+                }?;
+                if removed {
+                    forget_folder(state, name)?;
+                }
+                removed
+            }
+            FolderAction::Rename { side, from, to } => {
+                let what = format!("renaming folder {from} to {to}");
+                let renamed = match side {
+                    Side::Far => far
+                        .rename_folder(from, to)
+                        .map(|()| true)
+                        .or_else(|e| triage(Side::Far, e, failures, &what).map(|()| false)),
+                    Side::Near => near
+                        .rename_folder(from, to)
+                        .map(|()| true)
+                        .or_else(|e| triage(Side::Near, e, failures, &what).map(|()| false)),
+                }?;
+                if renamed {
+                    rename_in_state(state, from, to)?;
+                }
+                renamed
+            }
+            FolderAction::Forget { name } => {
+                forget_folder(state, name)?;
+                true
+            }
+        };
+        tracing::info!(?action, done, "folder change");
+    }
+    Ok(())
+}
+
+fn rename_in_state(state: &mut State, from: &str, to: &str) -> Result<(), SyncError> {
+    if let Some(folder) = state.find_folder(Side::Near, from)? {
+        for side in Side::BOTH {
+            state.rename_folder(folder.id, side, to)?;
+        }
+    }
+    Ok(())
+}
+
+fn forget_folder(state: &mut State, name: &str) -> Result<(), SyncError> {
+    if let Some(folder) = state.find_folder(Side::Near, name)? {
+        state.delete_folder(folder.id)?;
+    }
+    Ok(())
+}
+
+/// Everything about one folder the executor needs.
+pub(crate) struct FolderRun<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) id: FolderId,
+    pub(crate) snapshots: &'a PerSide<Snapshot>,
+    /// Stored pairs by (side, key).
+    pub(crate) by_key: BTreeMap<(Side, MessageKey), &'a StoredPair>,
+}
+
+impl FolderRun<'_> {
+    pub(crate) fn stored(&self, side: Side, key: &MessageKey) -> Option<&StoredPair> {
+        self.by_key.get(&(side, key.clone())).copied()
+    }
+
+    pub(crate) fn meta(&self, side: Side, key: &MessageKey) -> Option<&MessageMeta> {
+        self.snapshots[side].messages.iter().find(|m| &m.key == key)
+    }
+}
+
+fn folder_run<'a>(name: &'a str, prepared: &'a PreparedRef<'a>) -> Option<FolderRun<'a>> {
+    let id = prepared.id?;
+    let mut by_key = BTreeMap::new();
+    for stored in prepared.stored {
+        for side in Side::BOTH {
+            if let Some(key) = &stored.pair.keys[side] {
+                by_key.insert((side, key.clone()), stored);
+            }
+        }
+    }
+    Some(FolderRun {
+        name,
+        id,
+        snapshots: prepared.snapshots,
+        by_key,
+    })
+}
+
+/// Executes an account plan.
+pub(crate) fn run<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+    prepared: &BTreeMap<String, PreparedRef<'_>>,
+    plan: &AccountPlan,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    for (name, folder_plan) in &plan.folders {
+        let Some(run) = prepared.get(name).and_then(|p| folder_run(name, p)) else {
+            continue;
+        };
+        run_folder(far, near, state, &run, &folder_plan.actions, report)?;
+    }
+    moves::run_moves(far, near, state, prepared, &plan.moves, report)?;
+    for (name, folder_plan) in &plan.folders {
+        let clean = report.folders.get(name).is_none_or(|r| r.failed.is_empty());
+        if let (true, Some(p)) = (clean && folder_plan.held.is_empty(), prepared.get(name)) {
+            if let Some(id) = p.id {
+                state.commit_folder_sync(id, &markers(p.snapshots))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the folder looked like when it was listed: the next run compares
+/// against these (changes ferry made itself make the next run look again,
+/// which finds nothing to do).
+fn markers(snapshots: &PerSide<Snapshot>) -> PerSide<SideMarkers> {
+    snapshots.as_ref().map(|_, s| SideMarkers {
+        uidnext: s.markers.uid_next,
+        highest_modseq: s.markers.mod_seq,
+        mailbox_id: s.identity.mailbox_id.clone(),
+        dir_times: s
+            .markers
+            .stamps
+            .map(|(new_ns, cur_ns)| ferry_state::DirTimes { new_ns, cur_ns }),
+    })
+}
+
+fn run_folder<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+    run: &FolderRun<'_>,
+    actions: &[Action],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let mut failed_keys: Vec<(Side, MessageKey)> = Vec::new();
+    for side in Side::BOTH {
+        let changes = flag_changes(actions, side);
+        let outcome = match side {
+            Side::Far => set_flags(far, side, run, &changes, report),
+            Side::Near => set_flags(near, side, run, &changes, report),
+        }?;
+        failed_keys.extend(outcome.into_iter().map(|k| (side, k)));
+    }
+    apply_pair_actions(state, run, actions, &failed_keys)?;
+    for side in Side::BOTH {
+        match side {
+            Side::Far => remove(far, side, state, run, actions, report)?,
+            Side::Near => remove(near, side, state, run, actions, report)?,
+        }
+    }
+    copy::run_copies(far, near, state, run, actions, report)
+}
+
+/// The SetFlags and MarkDeleted actions on `side`, as flag changes.
+fn flag_changes(actions: &[Action], side: Side) -> Vec<FlagChange> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::SetFlags {
+                side: s,
+                key,
+                add,
+                remove,
+            } if *s == side => Some(FlagChange {
+                key: key.clone(),
+                add: add.clone(),
+                remove: remove.clone(),
+            }),
+            Action::MarkDeleted { side: s, key } if *s == side => Some(FlagChange {
+                key: key.clone(),
+                add: [Flag::Deleted].into_iter().collect(),
+                remove: Flags::new(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Applies flag changes on one side; returns the keys that failed.
+fn set_flags<S: Store>(
+    store: &mut S,
+    side: Side,
+    run: &FolderRun<'_>,
+    changes: &[FlagChange],
+    report: &mut SyncReport,
+) -> Result<Vec<MessageKey>, SyncError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = store
+        .set_flags(run.name, changes)
+        .map_err(|e| SyncError::store(side, e))?;
+    let mut failed = Vec::new();
+    for (change, result) in changes.iter().zip(results) {
+        let folder = report.folder(run.name);
+        match result {
+            Ok(())
+                if change.add.contains(&Flag::Deleted)
+                    && change.remove.is_empty()
+                    && change.add.iter().count() == 1 =>
+            {
+                folder.marked_deleted[side] += 1;
+            }
+            Ok(()) => folder.flags_changed[side] += 1,
+            Err(e) => {
+                failed.push(change.key.clone());
+                triage(
+                    side,
+                    e,
+                    &mut folder.failed,
+                    &format!("flags of {} in {}", change.key, run.name),
+                )?;
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// Unpair, Pair (adoption or new base flags) and the base flags of marked
+/// messages, in one state transaction; pairs whose flag change failed keep
+/// their old base so the next run tries again.
+fn apply_pair_actions(
+    state: &mut State,
+    run: &FolderRun<'_>,
+    actions: &[Action],
+    failed: &[(Side, MessageKey)],
+) -> Result<(), SyncError> {
+    let touched_failed = |keys: &PerSide<MessageKey>| {
+        Side::BOTH
+            .iter()
+            .any(|s| failed.contains(&(*s, keys[*s].clone())))
+    };
+    let mut changes = Vec::new();
+    for action in actions {
+        match action {
+            Action::Unpair { keys } => {
+                if let Some(stored) = run.stored(Side::Far, &keys.far) {
+                    changes.push(PairChange::Delete(stored.id));
+                }
+            }
+            Action::Pair { keys, flags } if !touched_failed(keys) => {
+                changes.push(pair_change(run, keys, flags))
+            }
+            Action::MarkDeleted { side, key } if !failed.contains(&(*side, key.clone())) => {
+                if let Some(stored) = run.stored(*side, key) {
+                    let mut updated = stored.clone();
+                    updated.pair.flags.insert(Flag::Deleted);
+                    changes.push(PairChange::Update(updated));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !changes.is_empty() {
+        state.apply_pair_changes(&changes)?;
+    }
+    Ok(())
+}
+
+/// A Pair action: new base flags for a stored pair, or a new pair for two
+/// messages matched by content.
+fn pair_change(run: &FolderRun<'_>, keys: &PerSide<MessageKey>, flags: &Flags) -> PairChange {
+    if let Some(stored) = run
+        .stored(Side::Far, &keys.far)
+        .filter(|s| s.pair.keys.near.as_ref() == Some(&keys.near))
+    {
+        let mut updated = stored.clone();
+        updated.pair.flags = flags.clone();
+        return PairChange::Update(updated);
+    }
+    let mut pair = ferry_state::Pair::new(run.id);
+    pair.keys = keys.clone().map(|_, k| Some(k));
+    pair.flags = flags.clone();
+    if let Some(meta) = run
+        .meta(Side::Far, &keys.far)
+        .or_else(|| run.meta(Side::Near, &keys.near))
+    {
+        pair.size = meta.size;
+        pair.message_id = meta.message_id.clone();
+        pair.fingerprint = meta.fingerprint;
+    }
+    PairChange::Insert(pair)
+}
+
+/// The Remove actions on `side`: journaled, carried out, completed.
+fn remove<S: Store>(
+    store: &mut S,
+    side: Side,
+    state: &mut State,
+    run: &FolderRun<'_>,
+    actions: &[Action],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let keys: Vec<MessageKey> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { side: s, key } if *s == side => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let intents: Vec<NewIntent> = keys
+        .iter()
+        .map(|key| NewIntent {
+            side,
+            folder: run.id,
+            pair: run.stored(side, key).map(|s| s.id),
+            action: IntentAction::Remove { key: key.clone() },
+        })
+        .collect();
+    let ids = state.record_intents(&intents)?;
+    let results = store
+        .remove(run.name, &keys)
+        .map_err(|e| SyncError::store(side, e))?;
+    let mut completed = Vec::new();
+    for ((key, id), result) in keys.iter().zip(ids).zip(results) {
+        let folder = report.folder(run.name);
+        match result {
+            Ok(()) => {
+                folder.removed[side] += 1;
+                let change = run
+                    .stored(side, key)
+                    .map_or(PairChange::Nothing, |s| PairChange::Delete(s.id));
+                completed.push((id, change));
+            }
+            Err(e) => {
+                state.abandon(id)?;
+                triage(
+                    side,
+                    e,
+                    &mut folder.failed,
+                    &format!("removing {key} from {}", run.name),
+                )?;
+            }
+        }
+    }
+    state.complete_batch(&completed)?;
+    Ok(())
+}

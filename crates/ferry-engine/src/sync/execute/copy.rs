@@ -1,0 +1,358 @@
+//! Copies: each message streamed from the store that has it into the other,
+//! journaled first, recorded as a pair once durable.
+//!
+//! While the bytes pass, the message's Message-ID and fingerprint are taken
+//! from them, so the pair can be recognised later (moves, a lost state, a
+//! UIDVALIDITY change) and a store that cannot report new keys can be
+//! searched for the message.
+
+use super::{FolderRun, triage};
+use crate::sync::SyncError;
+use crate::sync::report::SyncReport;
+use ferry_core::store::{BodyTarget, Incoming, Markers, Store};
+use ferry_core::{Fingerprint, Flags, MessageKey, MessageMeta, PerSide, Side};
+use ferry_maildir::Fingerprinter;
+use ferry_plan::folder::Action;
+use ferry_state::{IntentAction, IntentId, NewIntent, PairChange, State};
+use std::collections::HashMap;
+use std::io;
+
+/// One message to copy.
+struct Item<'a> {
+    key: MessageKey,
+    flags: Flags,
+    replaces: Option<PerSide<MessageKey>>,
+    meta: Option<&'a MessageMeta>,
+}
+
+/// Runs the Copy actions of a folder, far -> near first, then near -> far.
+pub(crate) fn run_copies<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+    run: &FolderRun<'_>,
+    actions: &[Action],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let from_far = items(run, actions, Side::Far);
+    copy_batch(far, near, Side::Far, state, run, from_far, report)?;
+    let from_near = items(run, actions, Side::Near);
+    copy_batch(near, far, Side::Near, state, run, from_near, report)
+}
+
+fn items<'a>(run: &'a FolderRun<'_>, actions: &[Action], from: Side) -> Vec<Item<'a>> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Copy {
+                from: f,
+                key,
+                flags,
+                replaces,
+            } if *f == from => Some(Item {
+                key: key.clone(),
+                flags: flags.clone(),
+                replaces: replaces.clone(),
+                meta: run.meta(from, key),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What streaming learnt of one message.
+#[derive(Default)]
+struct Seen {
+    bytes: u64,
+    message_id: Option<String>,
+    fingerprint: Option<Fingerprint>,
+}
+
+fn copy_batch<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    src_side: Side,
+    state: &mut State,
+    run: &FolderRun<'_>,
+    items: Vec<Item<'_>>,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let dst_side = src_side.other();
+    let since = run.snapshots[dst_side].markers.clone();
+    let planned: Vec<Option<MessageKey>> = items.iter().map(|_| dst.fresh_key()).collect();
+    let ids = journal(state, run, src_side, &items, &planned, &since)?;
+    let (read, seen) = stream(src, dst, src_side, run, &items, &planned)?;
+    let written: HashMap<MessageKey, _> = dst
+        .finish_writes()
+        .map_err(|e| SyncError::store(dst_side, e))?
+        .into_iter()
+        .collect();
+    let mut read: HashMap<MessageKey, _> = read.into_iter().collect();
+    let mut written = written;
+    let mut seen = seen;
+    let mut completed = Vec::new();
+    for (item, id) in items.iter().zip(ids) {
+        let what = format!("copying {} in {}", item.key, run.name);
+        let failures = &mut report.folder(run.name).failed;
+        if let Some(Err(e)) = read.remove(&item.key) {
+            state.abandon(id)?;
+            triage(src_side, e, failures, &what)?;
+            continue;
+        }
+        let learnt = seen.remove(&item.key).unwrap_or_default();
+        match written.remove(&item.key) {
+            Some(Ok(key)) => {
+                let key = match key {
+                    Some(key) => Some(key),
+                    None => find_stored(dst, dst_side, run.name, &learnt, &since)?,
+                };
+                let folder = report.folder(run.name);
+                folder.copied_into[dst_side] += 1;
+                folder.bytes_into[dst_side] += learnt.bytes;
+                completed.push((id, record(run, src_side, item, key, &learnt)));
+                if let Some(old) = &item.replaces {
+                    if let Some(stored) = run.stored(src_side, &old[src_side]) {
+                        state.apply_pair_changes(&[PairChange::Delete(stored.id)])?;
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                state.abandon(id)?;
+                triage(dst_side, e, failures, &what)?;
+            }
+            None => {
+                state.abandon(id)?;
+                failures.push(format!("{what}: the {src_side} store did not deliver it"));
+            }
+        }
+    }
+    state.complete_batch(&completed)?;
+    Ok(())
+}
+
+/// Records the intents of a batch in one durable transaction.
+fn journal(
+    state: &mut State,
+    run: &FolderRun<'_>,
+    src_side: Side,
+    items: &[Item<'_>],
+    planned: &[Option<MessageKey>],
+    since: &Markers,
+) -> Result<Vec<IntentId>, SyncError> {
+    let dst_side = src_side.other();
+    let intents: Vec<NewIntent> = items
+        .iter()
+        .zip(planned)
+        .map(|(item, planned)| {
+            let pair = new_pair(run, src_side, item, planned.clone(), &Seen::default());
+            let action = match planned {
+                Some(_) => IntentAction::Deliver { pair },
+                None => IntentAction::Append {
+                    pair,
+                    uidnext_before: since.uid_next,
+                },
+            };
+            NewIntent {
+                side: dst_side,
+                folder: run.id,
+                pair: None,
+                action,
+            }
+        })
+        .collect();
+    Ok(state.record_intents(&intents)?)
+}
+
+type Streamed<E> = (Vec<(MessageKey, Result<(), E>)>, HashMap<MessageKey, Seen>);
+
+/// Streams the bodies from `src` into a write batch of `dst`.
+fn stream<S: Store, D: Store>(
+    src: &mut S,
+    dst: &mut D,
+    src_side: Side,
+    run: &FolderRun<'_>,
+    items: &[Item<'_>],
+    planned: &[Option<MessageKey>],
+) -> Result<Streamed<S::Error>, SyncError> {
+    let keys: Vec<MessageKey> = items.iter().map(|i| i.key.clone()).collect();
+    let wanted: HashMap<MessageKey, (Option<MessageKey>, Flags)> = items
+        .iter()
+        .zip(planned)
+        .map(|(i, p)| (i.key.clone(), (p.clone(), i.flags.clone())))
+        .collect();
+    let target = dst
+        .begin_writes(run.name)
+        .map_err(|e| SyncError::store(src_side.other(), e))?;
+    let mut tap = Tap {
+        inner: target,
+        wanted,
+        current: None,
+        seen: HashMap::new(),
+    };
+    let read = src
+        .read_bodies(run.name, &keys, &mut tap)
+        .map_err(|e| SyncError::store(src_side, e))?;
+    Ok((read, tap.seen))
+}
+
+/// Passes bodies to the destination, with the planned key and flags, and
+/// learns each message's size, Message-ID and fingerprint on the way.
+struct Tap<'t> {
+    inner: Box<dyn BodyTarget + 't>,
+    wanted: HashMap<MessageKey, (Option<MessageKey>, Flags)>,
+    current: Option<(MessageKey, Fingerprinter, HeaderScan)>,
+    seen: HashMap<MessageKey, Seen>,
+}
+
+impl BodyTarget for Tap<'_> {
+    fn begin(&mut self, message: &Incoming) -> io::Result<()> {
+        let mut message = message.clone();
+        if let Some((planned, flags)) = self.wanted.get(&message.source) {
+            message.planned_key = planned.clone();
+            message.flags = flags.clone();
+        }
+        self.current = Some((
+            message.source.clone(),
+            Fingerprinter::new(),
+            HeaderScan::default(),
+        ));
+        self.inner.begin(&message)
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if let Some((_, fingerprinter, headers)) = self.current.as_mut() {
+            fingerprinter.update(data);
+            headers.feed(data);
+        }
+        self.inner.write(data)
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        self.inner.end()?;
+        if let Some((key, fingerprinter, headers)) = self.current.take() {
+            let (fingerprint, bytes) = fingerprinter.finish();
+            self.seen.insert(
+                key,
+                Seen {
+                    bytes,
+                    message_id: headers.message_id(),
+                    fingerprint: Some(fingerprint),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Collects a message's header (up to 64 KiB) to read its Message-ID.
+#[derive(Default)]
+struct HeaderScan {
+    header: Vec<u8>,
+    done: bool,
+}
+
+const HEADER_LIMIT: usize = 64 << 10;
+
+impl HeaderScan {
+    fn feed(&mut self, data: &[u8]) {
+        if self.done {
+            return;
+        }
+        let room = HEADER_LIMIT.saturating_sub(self.header.len());
+        self.header.extend_from_slice(&data[..data.len().min(room)]);
+        if self.header.windows(4).any(|w| w == b"\r\n\r\n") || self.header.len() >= HEADER_LIMIT {
+            self.done = true;
+        }
+    }
+
+    fn message_id(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.header);
+        let end = text.find("\r\n\r\n").unwrap_or(text.len());
+        let mut lines = text[..end].split("\r\n").peekable();
+        while let Some(line) = lines.next() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            if !name.trim().eq_ignore_ascii_case("Message-ID") {
+                continue;
+            }
+            let mut value = value.trim().to_string();
+            while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+                value.push_str(next.trim());
+                lines.next();
+            }
+            return (!value.is_empty()).then_some(value);
+        }
+        None
+    }
+}
+
+/// When the destination could not report the new key: search for it.
+fn find_stored<D: Store>(
+    dst: &mut D,
+    dst_side: Side,
+    folder: &str,
+    learnt: &Seen,
+    since: &Markers,
+) -> Result<Option<MessageKey>, SyncError> {
+    let Some(message_id) = &learnt.message_id else {
+        return Ok(None);
+    };
+    dst.find_stored(folder, message_id, learnt.bytes, since)
+        .map_err(|e| SyncError::store(dst_side, e))
+}
+
+/// The pair a copy records: both keys (the new one may still be unknown),
+/// the flags given, what streaming learnt.
+fn record(
+    run: &FolderRun<'_>,
+    src_side: Side,
+    item: &Item<'_>,
+    key: Option<MessageKey>,
+    learnt: &Seen,
+) -> PairChange {
+    PairChange::Insert(new_pair(run, src_side, item, key, learnt))
+}
+
+fn new_pair(
+    run: &FolderRun<'_>,
+    src_side: Side,
+    item: &Item<'_>,
+    dst_key: Option<MessageKey>,
+    learnt: &Seen,
+) -> ferry_state::Pair {
+    let mut pair = ferry_state::Pair::new(run.id);
+    pair.keys[src_side] = Some(item.key.clone());
+    pair.keys[src_side.other()] = dst_key;
+    pair.flags = item.flags.clone();
+    pair.size = item
+        .meta
+        .and_then(|m| m.size)
+        .or((learnt.bytes > 0).then_some(learnt.bytes));
+    pair.message_id = learnt
+        .message_id
+        .clone()
+        .or_else(|| item.meta.and_then(|m| m.message_id.clone()));
+    pair.fingerprint = learnt
+        .fingerprint
+        .or_else(|| item.meta.and_then(|m| m.fingerprint));
+    pair
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_is_read_from_the_header_only() {
+        let mut scan = HeaderScan::default();
+        scan.feed(b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nMessage-ID: <not@this>\r\n");
+        assert_eq!(scan.message_id().as_deref(), Some("<a@b>"));
+        let mut none = HeaderScan::default();
+        none.feed(b"Subject: x\r\n\r\nMessage-ID: <body@only>\r\n");
+        assert_eq!(none.message_id(), None);
+    }
+}

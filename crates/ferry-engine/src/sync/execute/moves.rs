@@ -1,0 +1,199 @@
+//! Moves across folders: the store that still has the message in the old
+//! folder moves it (IMAP UID MOVE, a Maildir rename), so no body is
+//! transferred again; the pair follows it, and the flags both sides agreed
+//! on are set where they differ.
+
+use super::triage;
+use crate::sync::report::SyncReport;
+use crate::sync::{PreparedRef, SyncError};
+use ferry_core::store::{FlagChange, Store};
+use ferry_core::{Flags, MessageKey, PerSide, Side};
+use ferry_plan::flags::delta;
+use ferry_plan::moves::Move;
+use ferry_state::{IntentAction, NewIntent, PairChange, State};
+use std::collections::BTreeMap;
+
+/// Runs every move, grouped by side and (from, to) folders.
+pub(crate) fn run_moves<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+    prepared: &BTreeMap<String, PreparedRef<'_>>,
+    moves: &[Move],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let mut groups: BTreeMap<(Side, &str, &str), Vec<&Move>> = BTreeMap::new();
+    for m in moves {
+        groups
+            .entry((m.side, &m.from_folder, &m.to_folder))
+            .or_default()
+            .push(m);
+    }
+    for ((side, from, to), group) in groups {
+        let (Some(source), Some(target)) = (prepared.get(from), prepared.get(to)) else {
+            continue;
+        };
+        let done = match side {
+            Side::Far => move_group(far, side, state, (source, target), &group, report)?,
+            Side::Near => move_group(near, side, state, (source, target), &group, report)?,
+        };
+        settle_flags(far, near, to, &done, report)?;
+    }
+    Ok(())
+}
+
+/// A move that happened: the message's key on each side in the target
+/// folder (the moved side's may be unknown), and the flags each side has.
+struct Done {
+    keys: PerSide<Option<MessageKey>>,
+    now: PerSide<Flags>,
+    agreed: Flags,
+}
+
+fn move_group<S: Store>(
+    store: &mut S,
+    side: Side,
+    state: &mut State,
+    (source, target): (&PreparedRef<'_>, &PreparedRef<'_>),
+    group: &[&Move],
+    report: &mut SyncReport,
+) -> Result<Vec<Done>, SyncError> {
+    let (Some(from_id), Some(to_id)) = (source.id, target.id) else {
+        return Ok(Vec::new());
+    };
+    let stored = |m: &Move| {
+        source
+            .stored
+            .iter()
+            .find(|p| p.pair.keys[side].as_ref() == Some(&m.key))
+    };
+    let intents: Vec<NewIntent> = group
+        .iter()
+        .map(|m| NewIntent {
+            side,
+            folder: from_id,
+            pair: stored(m).map(|p| p.id),
+            action: IntentAction::Move {
+                to_folder: to_id,
+                key: m.key.clone(),
+                to_uidnext_before: target.snapshots[side].markers.uid_next,
+            },
+        })
+        .collect();
+    let ids = state.record_intents(&intents)?;
+    let keys: Vec<MessageKey> = group.iter().map(|m| m.key.clone()).collect();
+    let (from, to) = (&group[0].from_folder, &group[0].to_folder);
+    let results = store
+        .move_messages(from, &keys, to)
+        .map_err(|e| SyncError::store(side, e))?;
+    let mut completed = Vec::new();
+    let mut done = Vec::new();
+    for ((m, id), result) in group.iter().zip(ids).zip(results) {
+        match result {
+            Ok(new_key) => {
+                let keys = PerSide::from_fn(|s| {
+                    if s == side {
+                        new_key.clone()
+                    } else {
+                        Some(m.partner.clone())
+                    }
+                });
+                let change = match stored(m) {
+                    Some(stored) => {
+                        let mut moved = stored.clone();
+                        moved.pair.folder = to_id;
+                        moved.pair.keys = keys.clone();
+                        moved.pair.flags = m.flags.clone();
+                        PairChange::Update(moved)
+                    }
+                    None => PairChange::Nothing,
+                };
+                completed.push((id, change));
+                report.folder(to).moved_into[side] += 1;
+                done.push(Done {
+                    keys,
+                    now: current_flags(source, target, m),
+                    agreed: m.flags.clone(),
+                });
+            }
+            Err(e) => {
+                state.abandon(id)?;
+                triage(
+                    side,
+                    e,
+                    &mut report.folder(from).failed,
+                    &format!("moving {} from {from} to {to}", m.key),
+                )?;
+            }
+        }
+    }
+    state.complete_batch(&completed)?;
+    Ok(done)
+}
+
+/// The flags the message had on each side before the move.
+fn current_flags(source: &PreparedRef<'_>, target: &PreparedRef<'_>, m: &Move) -> PerSide<Flags> {
+    let find = |prepared: &PreparedRef<'_>, side: Side, key: &MessageKey| {
+        prepared.snapshots[side]
+            .messages
+            .iter()
+            .find(|meta| &meta.key == key)
+            .map(|meta| meta.flags.clone())
+            .unwrap_or_default()
+    };
+    PerSide::from_fn(|s| {
+        if s == m.side {
+            find(source, s, &m.key)
+        } else {
+            find(target, s, &m.partner)
+        }
+    })
+}
+
+/// Sets the agreed flags where a side differs, in the target folder.
+fn settle_flags<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    folder: &str,
+    done: &[Done],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    apply_agreed(far, Side::Far, folder, done, report)?;
+    apply_agreed(near, Side::Near, folder, done, report)
+}
+
+fn apply_agreed<S: Store>(
+    store: &mut S,
+    side: Side,
+    folder: &str,
+    done: &[Done],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let changes: Vec<FlagChange> = done
+        .iter()
+        .filter_map(|d| {
+            let key = d.keys[side].clone()?;
+            let (add, remove) = delta(&d.now[side], &d.agreed);
+            (!add.is_empty() || !remove.is_empty()).then_some(FlagChange { key, add, remove })
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let results = store
+        .set_flags(folder, &changes)
+        .map_err(|e| SyncError::store(side, e))?;
+    for (change, result) in changes.iter().zip(results) {
+        let report = report.folder(folder);
+        match result {
+            Ok(()) => report.flags_changed[side] += 1,
+            Err(e) => triage(
+                side,
+                e,
+                &mut report.failed,
+                &format!("flags of moved {}", change.key),
+            )?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! One sync run between two stores: folders, snapshots, plan, journal,
+//! execute, commit (design.md, "One sync run").
+//!
+//! The run is written once for both directions: the far and near stores
+//! are two values of the same trait, indexed by [`Side`]. Every side effect
+//! that cannot be repeated safely (storing, moving, removing a message) is
+//! journaled before it happens and completed in the same state transaction
+//! as the pair it produces; flag changes are idempotent and only update the
+//! pair afterwards.
+
+mod execute;
+mod report;
+
+pub use report::{FolderReport, SyncReport};
+
+use ferry_core::store::{FolderStatus, Snapshot, Store, StoreError};
+use ferry_core::{MessageKey, PerSide, Side};
+use ferry_plan::folder::{Content, Pair, Policy};
+use ferry_plan::folders::{FolderAction, FolderInfo, FolderPolicy, KnownFolder, plan_folders};
+use ferry_plan::moves::{FolderState, plan_account};
+use ferry_state::{FolderId, State, StoredPair};
+use std::collections::BTreeMap;
+
+/// What a run may do.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// The message policy (sync direction, expunge, max size, guard).
+    pub policy: Policy,
+    /// The folder policy (patterns, create, remove).
+    pub folders: FolderPolicy,
+    /// Plan only: change nothing anywhere.
+    pub dry_run: bool,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A store failed as a whole.
+    #[error("{side} store: {source}")]
+    Store {
+        /// Which store.
+        side: Side,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The state database failed.
+    #[error(transparent)]
+    State(#[from] ferry_state::StateError),
+}
+
+impl SyncError {
+    fn store<E: StoreError>(side: Side, error: E) -> SyncError {
+        SyncError::Store {
+            side,
+            source: Box::new(error),
+        }
+    }
+}
+
+/// The two stores of a run, far and near.
+pub struct Stores<'a, F: Store, N: Store> {
+    /// The far store.
+    pub far: &'a mut F,
+    /// The near store.
+    pub near: &'a mut N,
+}
+
+/// One folder ready to plan: its state id, both snapshots, its pairs.
+struct Prepared {
+    name: String,
+    /// `None` in a dry run for a folder the state does not know yet.
+    id: Option<FolderId>,
+    snapshots: PerSide<Snapshot>,
+    stored: Vec<StoredPair>,
+    pairs: Vec<Pair>,
+}
+
+/// Runs one sync of every folder the policy selects.
+pub fn sync<F: Store, N: Store>(
+    stores: Stores<'_, F, N>,
+    state: &mut State,
+    options: &SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    let Stores { far, near } = stores;
+    let lists = PerSide::new(
+        far.list_folders()
+            .map_err(|e| SyncError::store(Side::Far, e))?,
+        near.list_folders()
+            .map_err(|e| SyncError::store(Side::Near, e))?,
+    );
+    let infos = lists.as_ref().map(|_, list| folder_infos(list));
+    let known = known_folders(state)?;
+    let folder_plan = plan_folders(
+        infos.as_ref().map(|_, v| v.as_slice()),
+        &known,
+        &options.folders,
+    );
+    let mut report = SyncReport {
+        folder_actions: folder_plan.actions.clone(),
+        vanished: folder_plan.vanished.clone(),
+        ..SyncReport::default()
+    };
+    if !options.dry_run {
+        execute::apply_folder_actions(far, near, state, &folder_plan.actions, &mut report)?;
+    }
+    let mut prepared = Vec::new();
+    for name in &folder_plan.synced {
+        let planned_new =
+            PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name));
+        match prepare(far, near, state, name, options.dry_run, planned_new) {
+            Ok(folder) => prepared.push(folder),
+            Err(problem) => report.folder(name).failed.push(problem),
+        }
+    }
+    let states: Vec<FolderState<'_>> = prepared
+        .iter()
+        .map(|p| FolderState {
+            name: &p.name,
+            now: p.snapshots.as_ref().map(|_, s| s.messages.as_slice()),
+            pairs: &p.pairs,
+        })
+        .collect();
+    let plan = plan_account(&states, &options.policy);
+    report.record_plan(&plan);
+    if options.dry_run {
+        report.plan = Some(plan);
+        return Ok(report);
+    }
+    execute::run(
+        far,
+        near,
+        state,
+        &prepared_refs(&prepared),
+        &plan,
+        &mut report,
+    )?;
+    Ok(report)
+}
+
+/// What the executor needs of a prepared folder.
+pub(crate) struct PreparedRef<'a> {
+    pub(crate) id: Option<FolderId>,
+    pub(crate) snapshots: &'a PerSide<Snapshot>,
+    pub(crate) stored: &'a [StoredPair],
+}
+
+fn prepared_refs(prepared: &[Prepared]) -> BTreeMap<String, PreparedRef<'_>> {
+    prepared
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                PreparedRef {
+                    id: p.id,
+                    snapshots: &p.snapshots,
+                    stored: &p.stored,
+                },
+            )
+        })
+        .collect()
+}
+
+fn folder_infos(list: &[FolderStatus]) -> Vec<FolderInfo> {
+    list.iter()
+        .filter(|f| f.selectable)
+        .map(|f| FolderInfo {
+            name: f.name.clone(),
+            mailbox_id: f.identity.mailbox_id.clone(),
+            messages: f.markers.messages.unwrap_or(1),
+        })
+        .collect()
+}
+
+fn known_folders(state: &State) -> Result<Vec<KnownFolder>, SyncError> {
+    Ok(state
+        .status()?
+        .folders
+        .into_iter()
+        .map(|f| KnownFolder {
+            name: f.folder.names.near.clone(),
+            mailbox_id: f.folder.markers.far.mailbox_id.clone(),
+            pairs: u32::try_from(f.pairs).unwrap_or(u32::MAX),
+        })
+        .collect())
+}
+
+/// Snapshots a folder on both sides and loads its pairs; a problem limited
+/// to this folder is returned as text for the report.
+fn prepare<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+    name: &str,
+    dry_run: bool,
+    planned_new: PerSide<bool>,
+) -> Result<Prepared, String> {
+    // A folder a dry run would create does not exist yet: it is empty.
+    let mut snapshots = PerSide::new(
+        match planned_new.far {
+            true => empty_snapshot(),
+            false => far.snapshot(name).map_err(|e| format!("far: {e}"))?,
+        },
+        match planned_new.near {
+            true => empty_snapshot(),
+            false => near.snapshot(name).map_err(|e| format!("near: {e}"))?,
+        },
+    );
+    let id = folder_id(state, name, dry_run).map_err(|e| e.to_string())?;
+    let stored = match id {
+        Some(id) => {
+            observe_validities(state, id, &snapshots, dry_run).map_err(|e| e.to_string())?;
+            let loaded = state.load_pairs(id).map_err(|e| e.to_string())?;
+            complete_partial_pairs(far, near, state, name, loaded, dry_run)?
+        }
+        None => Vec::new(),
+    };
+    hide_partial_pairs(&stored, &mut snapshots);
+    let pairs = stored.iter().filter_map(plan_pair).collect();
+    Ok(Prepared {
+        name: name.to_string(),
+        id,
+        snapshots,
+        stored,
+        pairs,
+    })
+}
+
+fn creates(actions: &[FolderAction], side: Side, name: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, FolderAction::Create { side: s, name: n } if *s == side && n == name))
+}
+
+fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        identity: Default::default(),
+        markers: Default::default(),
+        messages: Vec::new(),
+    }
+}
+
+/// Pairs that know their message on one side only (stored where the new
+/// key was not reported): look for it once more by Message-ID and size.
+fn complete_partial_pairs<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+    name: &str,
+    loaded: Vec<StoredPair>,
+    dry_run: bool,
+) -> Result<Vec<StoredPair>, String> {
+    let mut out = Vec::with_capacity(loaded.len());
+    for mut stored in loaded {
+        let missing = Side::BOTH
+            .into_iter()
+            .find(|s| stored.pair.keys[*s].is_none());
+        let (Some(side), Some(id), Some(size)) =
+            (missing, stored.pair.message_id.clone(), stored.pair.size)
+        else {
+            out.push(stored);
+            continue;
+        };
+        let found = match side {
+            Side::Far => far
+                .find_stored(name, &id, size, &Default::default())
+                .map_err(|e| format!("far: {e}"))?,
+            Side::Near => near
+                .find_stored(name, &id, size, &Default::default())
+                .map_err(|e| format!("near: {e}"))?,
+        };
+        if let (Some(key), false) = (found, dry_run) {
+            stored.pair.keys[side] = Some(key);
+            state
+                .apply_pair_changes(&[ferry_state::PairChange::Update(stored.clone())])
+                .map_err(|e| e.to_string())?;
+        }
+        out.push(stored);
+    }
+    Ok(out)
+}
+
+/// A pair that still lacks one key keeps its known message out of the plan:
+/// it is neither copied again nor taken for deleted.
+fn hide_partial_pairs(stored: &[StoredPair], snapshots: &mut PerSide<Snapshot>) {
+    for side in Side::BOTH {
+        let hidden: Vec<&MessageKey> = stored
+            .iter()
+            .filter(|p| p.pair.keys[side.other()].is_none())
+            .filter_map(|p| p.pair.keys[side].as_ref())
+            .collect();
+        if !hidden.is_empty() {
+            snapshots[side]
+                .messages
+                .retain(|m| !hidden.contains(&&m.key));
+        }
+    }
+}
+
+fn folder_id(
+    state: &mut State,
+    name: &str,
+    dry_run: bool,
+) -> Result<Option<FolderId>, ferry_state::StateError> {
+    if let Some(folder) = state.find_folder(Side::Near, name)? {
+        return Ok(Some(folder.id));
+    }
+    if dry_run {
+        return Ok(None);
+    }
+    state
+        .add_folder(&PerSide::new(name.to_string(), name.to_string()))
+        .map(Some)
+}
+
+fn observe_validities(
+    state: &mut State,
+    id: FolderId,
+    snapshots: &PerSide<Snapshot>,
+    dry_run: bool,
+) -> Result<(), ferry_state::StateError> {
+    if dry_run {
+        return Ok(());
+    }
+    for side in Side::BOTH {
+        if let Some(validity) = snapshots[side].identity.validity {
+            state.observe_validity(id, side, validity)?;
+        }
+    }
+    Ok(())
+}
+
+/// The planner's view of a stored pair; pairs missing a key on either side
+/// (an APPEND whose UID is not known yet) are not planned.
+fn plan_pair(stored: &StoredPair) -> Option<Pair> {
+    let pair = &stored.pair;
+    let keys: PerSide<MessageKey> = PerSide::new(pair.keys.far.clone()?, pair.keys.near.clone()?);
+    Some(Pair {
+        keys,
+        flags: pair.flags.clone(),
+        content: Content {
+            message_id: pair.message_id.clone(),
+            size: pair.size,
+            fingerprint: pair.fingerprint,
+        },
+    })
+}

@@ -1,0 +1,287 @@
+//! The sync run between two Maildir stores: the engine never knows which
+//! side is IMAP, so two Maildirs exercise every rule without a server.
+
+use ferry_core::{PerSide, Side};
+use ferry_engine::maildir_store::MaildirStore;
+use ferry_engine::sync::{Stores, SyncOptions, SyncReport, sync};
+use ferry_maildir::Layout;
+use ferry_state::State;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let world = World {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        for side in ["far", "near"] {
+            for folder in ["INBOX", "Archive"] {
+                for sub in ["cur", "new", "tmp"] {
+                    fs::create_dir_all(world.root(side).join(folder).join(sub)).expect("mkdir");
+                }
+            }
+        }
+        world
+    }
+
+    fn root(&self, side: &str) -> PathBuf {
+        self.dir.path().join(side)
+    }
+
+    fn put(&self, side: &str, folder: &str, name: &str, body: &str) {
+        fs::write(self.root(side).join(folder).join("cur").join(name), body).expect("write");
+    }
+
+    /// (key, info) of a folder's files.
+    fn files(&self, side: &str, folder: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            for entry in fs::read_dir(self.root(side).join(folder).join(sub))
+                .expect("readdir")
+                .flatten()
+            {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let (key, info) = name
+                    .split_once(":2,")
+                    .map_or((name.clone(), String::new()), |(k, i)| (k.into(), i.into()));
+                out.push((key, info));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn bodies(&self, side: &str, folder: &str) -> Vec<String> {
+        let mut out: Vec<String> = ["new", "cur"]
+            .iter()
+            .flat_map(|sub| {
+                fs::read_dir(self.root(side).join(folder).join(sub))
+                    .expect("readdir")
+                    .flatten()
+            })
+            .map(|e| fs::read_to_string(e.path()).expect("read"))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn sync(&self) -> SyncReport {
+        self.sync_with(&SyncOptions::default())
+    }
+
+    fn sync_with(&self, options: &SyncOptions) -> SyncReport {
+        let mut far = MaildirStore::open(self.root("far"), Layout::Fs).expect("far");
+        let mut near = MaildirStore::open(self.root("near"), Layout::Fs).expect("near");
+        let mut state = State::open(&self.dir.path().join("state.sqlite")).expect("state");
+        sync(
+            Stores {
+                far: &mut far,
+                near: &mut near,
+            },
+            &mut state,
+            options,
+        )
+        .expect("sync")
+    }
+}
+
+fn msg(id: &str) -> String {
+    format!("Message-ID: <{id}@t>\nSubject: {id}\n\nbody {id}\n")
+}
+
+fn totals(report: &SyncReport) -> (usize, usize, usize, usize, usize) {
+    let t = report.totals();
+    (t.pulled, t.pushed, t.flags, t.moved, t.deleted)
+}
+
+fn rename_in(path: &Path, from: &str, to: &str) {
+    fs::rename(path.join(from), path.join(to)).expect("rename");
+}
+
+#[test]
+fn new_messages_flags_deletions_and_moves_flow_both_ways() {
+    let w = World::new();
+    w.put("far", "INBOX", "1.a.far:2,S", &msg("a"));
+    w.put("far", "INBOX", "2.b.far:2,", &msg("b"));
+    w.put("near", "Archive", "3.c.near:2,F", &msg("c"));
+    let first = w.sync();
+    assert_eq!(totals(&first), (2, 1, 0, 0, 0), "{first:?}");
+    assert_eq!(w.bodies("near", "INBOX"), w.bodies("far", "INBOX"));
+    assert_eq!(w.bodies("far", "Archive"), vec![msg("c")]);
+    assert!(w.files("near", "INBOX").iter().any(|(_, info)| info == "S"));
+    assert_eq!(
+        totals(&w.sync()),
+        (0, 0, 0, 0, 0),
+        "a second run does nothing"
+    );
+
+    // Flags: near reads b, far flags a.
+    let b_near = w
+        .files("near", "INBOX")
+        .into_iter()
+        .find(|(_, i)| i.is_empty())
+        .expect("b unseen");
+    let b_path = ["new", "cur"]
+        .iter()
+        .flat_map(|sub| {
+            fs::read_dir(w.root("near").join("INBOX").join(sub))
+                .expect("dir")
+                .flatten()
+        })
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&b_near.0))
+        })
+        .expect("b's file");
+    fs::rename(
+        &b_path,
+        w.root("near")
+            .join("INBOX/cur")
+            .join(format!("{}:2,S", b_near.0)),
+    )
+    .expect("mutt reads b");
+    rename_in(
+        &w.root("far").join("INBOX/cur"),
+        "1.a.far:2,S",
+        "1.a.far:2,FS",
+    );
+    let flags = w.sync();
+    assert_eq!(totals(&flags), (0, 0, 2, 0, 0), "{flags:?}");
+    assert_eq!(
+        w.files("far", "INBOX")
+            .iter()
+            .map(|(_, i)| i.as_str())
+            .collect::<Vec<_>>(),
+        ["FS", "S"]
+    );
+    assert_eq!(
+        w.files("near", "INBOX")
+            .iter()
+            .filter(|(_, i)| i == "FS")
+            .count(),
+        1
+    );
+
+    // A move on far (INBOX -> Archive, same name) becomes a rename on near.
+    rename_in(
+        &w.root("far"),
+        "INBOX/cur/2.b.far:2,S",
+        "Archive/cur/2.b.far:2,S",
+    );
+    let moved = w.sync();
+    assert_eq!(totals(&moved), (0, 0, 0, 1, 0), "{moved:?}");
+    assert_eq!(w.bodies("near", "Archive"), w.bodies("far", "Archive"));
+    assert_eq!(w.bodies("near", "INBOX"), vec![msg("a")]);
+
+    // A deletion on near removes it on far.
+    for (key, info) in w.files("near", "Archive") {
+        if fs::read_to_string(
+            w.root("near")
+                .join("Archive/cur")
+                .join(format!("{key}:2,{info}")),
+        )
+        .unwrap_or_default()
+            == msg("c")
+        {
+            fs::remove_file(
+                w.root("near")
+                    .join("Archive/cur")
+                    .join(format!("{key}:2,{info}")),
+            )
+            .expect("rm");
+        }
+    }
+    let deleted = w.sync();
+    assert_eq!(totals(&deleted), (0, 0, 0, 0, 1), "{deleted:?}");
+    assert_eq!(w.bodies("far", "Archive"), vec![msg("b")]);
+    assert_eq!(totals(&w.sync()), (0, 0, 0, 0, 0));
+}
+
+#[test]
+fn a_deletion_loses_against_a_change_and_the_guard_holds_mass_deletions() {
+    let w = World::new();
+    for n in 0..30 {
+        w.put(
+            "far",
+            "INBOX",
+            &format!("{n}.m.far:2,"),
+            &msg(&format!("m{n}")),
+        );
+    }
+    w.sync();
+    // Near deletes everything: more than half and more than 20 -> held.
+    for sub in ["cur", "new"] {
+        for entry in fs::read_dir(w.root("near").join("INBOX").join(sub))
+            .expect("dir")
+            .flatten()
+        {
+            fs::remove_file(entry.path()).expect("rm");
+        }
+    }
+    let held = w.sync();
+    assert_eq!(held.exit_status().code(), 4, "{held:?}");
+    assert_eq!(w.files("far", "INBOX").len(), 30, "nothing deleted");
+    let allowed = w.sync_with(&SyncOptions {
+        policy: ferry_plan::folder::Policy {
+            allow_mass_delete: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    assert_eq!(allowed.totals().deleted, 30, "{allowed:?}");
+    assert!(w.files("far", "INBOX").is_empty());
+
+    // Delete against change: far deletes, near flags -> the change wins.
+    w.put("far", "INBOX", "9.x.far:2,", &msg("x"));
+    w.sync();
+    fs::remove_file(w.root("far").join("INBOX/cur/9.x.far:2,")).expect("rm");
+    let near_file = fs::read_dir(w.root("near").join("INBOX/cur"))
+        .expect("dir")
+        .flatten()
+        .chain(
+            fs::read_dir(w.root("near").join("INBOX/new"))
+                .expect("dir")
+                .flatten(),
+        )
+        .next()
+        .expect("x on near")
+        .path();
+    let key = near_file
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .split(":2,")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    fs::rename(
+        &near_file,
+        w.root("near").join("INBOX/cur").join(format!("{key}:2,F")),
+    )
+    .expect("flag");
+    let report = w.sync();
+    assert_eq!(
+        w.bodies("far", "INBOX"),
+        vec![msg("x")],
+        "copied back: {report:?}"
+    );
+    assert_eq!(totals(&w.sync()), (0, 0, 0, 0, 0));
+}
+
+#[test]
+fn a_vanished_maildir_deletes_nothing() {
+    let w = World::new();
+    w.put("far", "INBOX", "1.a.far:2,S", &msg("a"));
+    w.sync();
+    fs::remove_dir_all(w.root("near")).expect("unmount");
+    fs::create_dir_all(w.root("near")).expect("empty root");
+    let report = w.sync();
+    assert_eq!(report.exit_status().code(), 4, "{report:?}");
+    assert_eq!(w.files("far", "INBOX").len(), 1);
+    let _ = PerSide::new(0, 0)[Side::Far];
+}

@@ -1,0 +1,228 @@
+//! `ferry sync` and `ferry plan`: build both stores of each account, run
+//! the engine, print a summary, earn the exit status.
+
+use crate::cli::SyncArgs;
+use crate::config::{AccountConfig, Config, Layout, Sides, SyncDirection};
+use anyhow::Context;
+use ferry_core::{PerSide, Side};
+use ferry_engine::imap_store::ImapStore;
+use ferry_engine::maildir_store::MaildirStore;
+use ferry_engine::outcome::{ExitStatus, Outcome};
+use ferry_engine::sync::{Stores, SyncOptions, SyncReport, sync};
+use ferry_imap::{Session, TraceDirection, TraceSink};
+use ferry_plan::folder::Policy;
+use ferry_plan::folders::{FolderFilter, FolderPolicy};
+use ferry_state::{State, StateError};
+use std::io::Write;
+use std::time::Instant;
+
+/// Runs `ferry sync` (or `ferry plan` when `dry_run`) for `accounts`.
+pub fn run(
+    config: &Config,
+    accounts: &[&AccountConfig],
+    args: &SyncArgs,
+    plan_only: bool,
+) -> anyhow::Result<ExitStatus> {
+    let dry_run = plan_only || args.dry_run;
+    let mut outcome = Outcome::default();
+    for account in accounts {
+        let started = Instant::now();
+        match sync_account(config, account, args, dry_run) {
+            Ok(report) => {
+                print_summary(account, &report, dry_run, args.json, started)?;
+                match report.exit_status() {
+                    ExitStatus::GuardHeld => outcome.record_guard_hold(),
+                    ExitStatus::Partial => outcome.record_partial_failure(),
+                    _ => outcome.record_success(),
+                }
+            }
+            Err(err) if is_locked(&err) => {
+                eprintln!("ferry: account {}: {err:#}", account.name);
+                outcome.record_locked();
+            }
+            Err(err) => {
+                eprintln!("ferry: account {}: {err:#}", account.name);
+                outcome.record_failure();
+            }
+        }
+    }
+    Ok(outcome.exit_status())
+}
+
+fn is_locked(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StateError>(),
+            Some(StateError::Locked { .. })
+        )
+    })
+}
+
+fn sync_account(
+    config: &Config,
+    account: &AccountConfig,
+    args: &SyncArgs,
+    dry_run: bool,
+) -> anyhow::Result<SyncReport> {
+    let db = config.state_dir.join(format!("{}.sqlite", account.name));
+    let mut state = State::open(&db)
+        .with_context(|| format!("cannot open the state of account {}", account.name))?;
+    let mut far = connect(account)?;
+    // A plan must not even create the Maildir root: a missing one is
+    // planned against an empty stand-in.
+    let stand_in = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let root = if dry_run && !account.maildir.exists() {
+        stand_in.path()
+    } else {
+        account.maildir.as_path()
+    };
+    let mut near = open_maildir(root, account)?;
+    let options = options(account, args, dry_run);
+    let report = sync(
+        Stores {
+            far: &mut far,
+            near: &mut near,
+        },
+        &mut state,
+        &options,
+    )?;
+    Ok(report)
+}
+
+fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
+    let options = account.server_options();
+    let mut session = Session::connect_traced(&options, protocol_trace())
+        .with_context(|| format!("cannot connect to the server of account {}", account.name))?;
+    if !session.is_authenticated() {
+        let credentials = account.credentials()?;
+        session.login(&credentials)?;
+    }
+    session.compress(account.compress)?;
+    Ok(ImapStore::new(session)?)
+}
+
+fn open_maildir(root: &std::path::Path, account: &AccountConfig) -> anyhow::Result<MaildirStore> {
+    let layout = match account.layout {
+        Layout::Fs => ferry_maildir::Layout::Fs,
+        Layout::MaildirPlusPlus => ferry_maildir::Layout::MaildirPlusPlus,
+    };
+    let store = if root.exists() {
+        MaildirStore::open(root, layout)
+    } else {
+        MaildirStore::create(root, layout)
+    };
+    store.with_context(|| format!("cannot open the Maildir {}", root.display()))
+}
+
+/// `-vv`: the IMAP conversation, credentials redacted by the session.
+fn protocol_trace() -> Option<TraceSink> {
+    if !tracing::enabled!(target: "ferry::protocol", tracing::Level::TRACE) {
+        return None;
+    }
+    Some(Box::new(|direction, line| {
+        let arrow = match direction {
+            TraceDirection::Sent => "C:",
+            TraceDirection::Received => "S:",
+        };
+        tracing::trace!(target: "ferry::protocol", "{arrow} {line}");
+    }))
+}
+
+fn sides(sides: Sides) -> PerSide<bool> {
+    match sides {
+        Sides::Both => PerSide::new(true, true),
+        Sides::Far => PerSide::new(true, false),
+        Sides::Near => PerSide::new(false, true),
+        Sides::None => PerSide::new(false, false),
+    }
+}
+
+fn options(account: &AccountConfig, args: &SyncArgs, dry_run: bool) -> SyncOptions {
+    let flow_into = match account.sync {
+        SyncDirection::Both => PerSide::new(true, true),
+        SyncDirection::Pull => PerSide::new(false, true),
+        SyncDirection::Push => PerSide::new(true, false),
+    };
+    let patterns: Vec<String> = if args.folder.is_empty() {
+        account.folders.clone()
+    } else {
+        std::iter::once("!*".to_string())
+            .chain(args.folder.iter().cloned())
+            .collect()
+    };
+    SyncOptions {
+        policy: Policy {
+            flow_into,
+            expunge: sides(account.expunge),
+            max_size: account.max_size,
+            allow_mass_delete: args.allow_mass_delete,
+        },
+        folders: FolderPolicy {
+            filter: FolderFilter::new(&patterns),
+            create: sides(account.create),
+            remove: sides(account.remove),
+        },
+        dry_run,
+    }
+}
+
+fn print_summary(
+    account: &AccountConfig,
+    report: &SyncReport,
+    dry_run: bool,
+    json: bool,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if dry_run {
+        return crate::plan_print::print_plan(&mut out, account, report, json);
+    }
+    writeln!(out, "account {}:", account.name)?;
+    for (name, folder) in &report.folders {
+        let line = format!(
+            "  {name}: pulled {}, pushed {}, flags {}, moved {}, deleted {}",
+            folder.copied_into[Side::Near],
+            folder.copied_into[Side::Far],
+            folder.flags_changed.far + folder.flags_changed.near,
+            folder.moved_into.far + folder.moved_into.near,
+            folder.removed.far
+                + folder.removed.near
+                + folder.marked_deleted.far
+                + folder.marked_deleted.near,
+        );
+        writeln!(out, "{line}")?;
+        for held in &folder.held {
+            writeln!(
+                out,
+                "    held: {} of {} messages would be removed on the {} side; rerun with --allow-mass-delete if that is what you want",
+                held.removals, held.total, held.side
+            )?;
+        }
+        for failure in &folder.failed {
+            writeln!(out, "    failed: {failure}")?;
+        }
+    }
+    for vanished in &report.vanished {
+        writeln!(
+            out,
+            "  not synced: {}",
+            crate::plan_print::describe_vanished(vanished)
+        )?;
+    }
+    for failure in &report.folder_failures {
+        writeln!(out, "  failed: {failure}")?;
+    }
+    let t = report.totals();
+    writeln!(
+        out,
+        "  total: pulled {}, pushed {}, flags {}, moved {}, deleted {}, {:.1} MB in {:.1} s",
+        t.pulled,
+        t.pushed,
+        t.flags,
+        t.moved,
+        t.deleted,
+        t.bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! `ferry sync` and `ferry plan` end to end: the real binary, a private
+//! Dovecot, a Maildir in a temp dir.
+
+use ferry_testkit::{Dovecot, DovecotOptions, USER};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Setup {
+    dovecot: Dovecot,
+    home: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn message(n: u32) -> Vec<u8> {
+    format!(
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: message {n}\r\nMessage-ID: <m{n}@sync.test>\r\n\
+         Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n\r\nbody of message {n}\r\n"
+    )
+    .into_bytes()
+}
+
+impl Setup {
+    fn new(options: DovecotOptions) -> Setup {
+        let setup = Setup {
+            dovecot: Dovecot::start(options).expect("dovecot"),
+            home: tempfile::tempdir().expect("home"),
+        };
+        let config = format!(
+            "state_dir = \"{root}/state\"\n[accounts.test]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"implicit\"\n\
+             ca_file = \"{ca}\"\nuser = \"{user}\"\npassword_env = \"FERRY_SYNC_PW\"\nmaildir = \"{root}/Mail\"\n",
+            root = setup.home.path().display(),
+            port = setup.dovecot.imaps_port(),
+            ca = setup.dovecot.cert_pem_path().display(),
+            user = USER.name,
+        );
+        let path = setup.home.path().join("config.toml");
+        std::fs::write(&path, config).expect("config");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        setup
+    }
+
+    fn maildir(&self) -> PathBuf {
+        self.home.path().join("Mail")
+    }
+
+    fn ferry(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .arg("--config")
+            .arg(self.home.path().join("config.toml"))
+            .env("HOME", self.home.path())
+            .env("FERRY_SYNC_PW", USER.password)
+            .env_remove("FERRY_LOG")
+            .output()
+            .expect("ferry runs");
+        Run {
+            code: output.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn sync(&self) -> Run {
+        let run = self.ferry(&["sync"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        run
+    }
+
+    /// The files of a local folder: (unique key, info letters).
+    fn files(&self, folder: &str) -> Vec<(String, String, PathBuf)> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let dir = self.maildir().join(folder).join(sub);
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let (key, info) = name
+                    .split_once(":2,")
+                    .map_or((name.clone(), String::new()), |(k, i)| (k.into(), i.into()));
+                out.push((key, info, entry.path()));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn read_subject(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read");
+    assert!(!text.contains('\r'), "files are stored with LF");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_way_sync_of_new_messages_flags_deletions_and_moves() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    for n in 1..=3 {
+        let flags: &[&str] = if n == 1 { &["\\Seen"] } else { &[] };
+        client
+            .append("INBOX", flags, Some(1_700_000_000), &message(n))
+            .expect("append");
+    }
+    client
+        .append("Archive", &["\\Seen", "\\Answered"], None, &message(4))
+        .expect("append");
+
+    // Initial sync: everything arrives with its flags.
+    setup.sync();
+    let inbox = setup.files("INBOX");
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    assert_eq!(inbox.iter().filter(|(_, info, _)| info == "S").count(), 1);
+    let archive = setup.files("Archive");
+    assert_eq!(archive.len(), 1);
+    assert_eq!(archive[0].1, "RS");
+    let mtime = std::fs::metadata(&inbox[0].2)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    assert_eq!(
+        mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("epoch")
+            .as_secs(),
+        1_700_000_000
+    );
+
+    // A second run changes nothing anywhere.
+    let guids: Vec<String> = setup
+        .dovecot
+        .messages(USER, "INBOX")
+        .expect("read")
+        .into_iter()
+        .map(|m| m.guid)
+        .collect();
+    let run = setup.sync();
+    assert!(
+        run.stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{run:?}"
+    );
+    assert_eq!(setup.files("INBOX"), inbox);
+    let after: Vec<String> = setup
+        .dovecot
+        .messages(USER, "INBOX")
+        .expect("read")
+        .into_iter()
+        .map(|m| m.guid)
+        .collect();
+    assert_eq!(after, guids);
+
+    // Flags both ways, a new local message, a deletion each way, a local move.
+    let server = setup.dovecot.messages(USER, "INBOX").expect("read");
+    client
+        .add_flags("INBOX", &[server[1].uid], &["\\Flagged"])
+        .expect("flag");
+    let local_unseen = inbox
+        .iter()
+        .find(|(_, info, _)| info.is_empty())
+        .expect("an unseen file")
+        .clone();
+    let renamed = local_unseen
+        .2
+        .with_file_name(format!("{}:2,S", local_unseen.0));
+    std::fs::rename(
+        &local_unseen.2,
+        setup
+            .maildir()
+            .join("INBOX/cur")
+            .join(renamed.file_name().expect("name")),
+    )
+    .expect("mutt reads it");
+    std::fs::write(
+        setup.maildir().join("INBOX/new/1700000100.M1P1.laptop"),
+        message(5)
+            .iter()
+            .filter(|b| **b != b'\r')
+            .copied()
+            .collect::<Vec<u8>>(),
+    )
+    .expect("new local mail");
+    client
+        .expunge(
+            "Archive",
+            &[setup.dovecot.messages(USER, "Archive").expect("read")[0].uid],
+        )
+        .expect("expunge");
+    let moved_guid = server[0].guid.clone();
+    let moved = setup
+        .files("INBOX")
+        .into_iter()
+        .find(|(_, info, _)| info == "S")
+        .expect("seen file");
+    let target = setup
+        .maildir()
+        .join("Archive/cur")
+        .join(moved.2.file_name().expect("name"));
+    std::fs::rename(&moved.2, &target).expect("mv to Archive");
+
+    let run = setup.sync();
+    let inbox_server = setup.dovecot.messages(USER, "INBOX").expect("read");
+    let archive_server = setup.dovecot.messages(USER, "Archive").expect("read");
+    assert_eq!(archive_server.len(), 1, "{run:?}\n{archive_server:?}");
+    assert_eq!(
+        archive_server[0].guid, moved_guid,
+        "moved on the server, not re-uploaded: {run:?}"
+    );
+    assert!(
+        inbox_server
+            .iter()
+            .any(|m| m.message_id == "<m5@sync.test>"),
+        "{inbox_server:?}"
+    );
+    assert!(
+        inbox_server
+            .iter()
+            .any(|m| m.flags.contains(&"\\Seen".to_string())
+                && m.message_id == local_subject_id(&local_unseen.2, &setup)),
+        "{inbox_server:?}"
+    );
+    assert!(
+        setup
+            .files("Archive")
+            .iter()
+            .all(|(_, _, p)| read_subject(p) != "message 4"),
+        "expunged on the server, removed locally"
+    );
+    let flagged_local = setup
+        .files("INBOX")
+        .into_iter()
+        .filter(|(_, info, _)| info.contains('F'))
+        .count();
+    assert_eq!(flagged_local, 1, "{run:?}");
+
+    // And the next run is empty again.
+    let run = setup.sync();
+    assert!(
+        run.stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{run:?}"
+    );
+}
+
+/// The Message-ID the server should show for a local file that was
+/// renamed (read from its content before the rename).
+fn local_subject_id(original: &Path, setup: &Setup) -> String {
+    let key = original
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .split(":2,")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let file = setup
+        .files("INBOX")
+        .into_iter()
+        .find(|(k, _, _)| *k == key)
+        .expect("still there");
+    let text = std::fs::read_to_string(file.2).expect("read");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: ").map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[test]
+fn plan_changes_nothing_and_a_second_run_is_locked_out() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client
+        .append("INBOX", &[], None, &message(1))
+        .expect("append");
+    let run = setup.ferry(&["plan"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("copy server UID 1 to the maildir"),
+        "{run:?}"
+    );
+    assert!(setup.files("INBOX").is_empty(), "plan wrote nothing");
+    let json = setup.ferry(&["plan", "--json"]);
+    assert!(json.stdout.contains("\"folders\""), "{json:?}");
+
+    let lock =
+        ferry_state::lock::AccountLock::acquire(&setup.home.path().join("state/test.sqlite.lock"))
+            .expect("lock");
+    let locked = setup.ferry(&["sync"]);
+    assert_eq!(locked.code, 75, "{locked:?}");
+    assert!(
+        locked.stderr.contains(&std::process::id().to_string()),
+        "names the holder: {locked:?}"
+    );
+    drop(lock);
+    setup.sync();
+    assert_eq!(setup.files("INBOX").len(), 1);
+}
+
+#[test]
+fn a_server_without_uidplus_or_move_still_syncs_without_duplicates() {
+    let setup = Setup::new(DovecotOptions::minimal());
+    std::fs::create_dir_all(setup.maildir().join("INBOX/new")).expect("mkdir");
+    std::fs::create_dir_all(setup.maildir().join("INBOX/cur")).expect("mkdir");
+    std::fs::create_dir_all(setup.maildir().join("INBOX/tmp")).expect("mkdir");
+    std::fs::write(
+        setup.maildir().join("INBOX/cur/1700000000.M2P2.laptop:2,S"),
+        b"Message-ID: <local@sync.test>\nSubject: local\n\nhi\n",
+    )
+    .expect("file");
+    setup.sync();
+    setup.sync();
+    let server = setup.dovecot.messages(USER, "INBOX").expect("read");
+    assert_eq!(server.len(), 1, "uploaded exactly once: {server:?}");
+    assert_eq!(server[0].flags, ["\\Seen"]);
+    // A local deletion only marks it \Deleted on a server without UIDPLUS.
+    for (_, _, path) in setup.files("INBOX") {
+        std::fs::remove_file(path).expect("rm");
+    }
+    setup.sync();
+    let server = setup.dovecot.messages(USER, "INBOX").expect("read");
+    assert!(
+        server
+            .iter()
+            .all(|m| m.flags.contains(&"\\Deleted".to_string())),
+        "{server:?}"
+    );
+    setup.sync();
+    assert!(setup.files("INBOX").is_empty(), "never downloaded again");
+}
