@@ -178,6 +178,14 @@ fn print_summary(
         return crate::plan_print::print_plan(&mut out, account, report, json);
     }
     writeln!(out, "account {}:", account.name)?;
+    let recovered = report.recovered;
+    if recovered.adopted + recovered.abandoned > 0 {
+        writeln!(
+            out,
+            "  an interrupted run was recovered: {} copies found done, {} unfinished steps planned again",
+            recovered.adopted, recovered.abandoned
+        )?;
+    }
     for (name, folder) in &report.folders {
         let line = format!(
             "  {name}: pulled {}, pushed {}, flags {}, moved {}, deleted {}",

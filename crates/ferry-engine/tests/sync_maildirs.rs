@@ -285,3 +285,55 @@ fn a_vanished_maildir_deletes_nothing() {
     assert_eq!(w.files("far", "INBOX").len(), 1);
     let _ = PerSide::new(0, 0)[Side::Far];
 }
+
+/// A run killed after delivering a file but before recording its pair
+/// leaves a pending intent; the next run adopts the file instead of copying
+/// the message again, and abandons an intent whose effect never happened.
+#[test]
+fn an_interrupted_copy_is_adopted_not_duplicated() {
+    use ferry_core::MessageKey;
+    use ferry_state::{IntentAction, NewIntent, Pair};
+    let w = World::new();
+    w.put("far", "INBOX", "1.a.far:2,S", &msg("a"));
+    w.put("far", "INBOX", "2.b.far:2,", &msg("b"));
+    {
+        let mut state = State::open(&w.dir.path().join("state.sqlite")).expect("state");
+        let folder = state
+            .add_folder(&PerSide::new("INBOX".into(), "INBOX".into()))
+            .expect("folder");
+        let intent = |far_key: &str, near_key: &str| {
+            let mut pair = Pair::new(folder);
+            pair.keys = PerSide::new(
+                Some(MessageKey::Name(far_key.into())),
+                Some(MessageKey::Name(near_key.into())),
+            );
+            NewIntent {
+                side: Side::Near,
+                folder,
+                pair: None,
+                action: IntentAction::Deliver { pair },
+            }
+        };
+        state
+            .record_intents(&[
+                intent("1.a.far", "1700000000.M1P1.crashed"),
+                intent("2.b.far", "1700000000.M2P1.never"),
+            ])
+            .expect("journal");
+    }
+    // The first delivery happened before the crash; the second did not.
+    w.put("near", "INBOX", "1700000000.M1P1.crashed:2,S", &msg("a"));
+    let report = w.sync();
+    assert_eq!(
+        (report.recovered.adopted, report.recovered.abandoned),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        totals(&report),
+        (1, 0, 0, 0, 0),
+        "only b is copied: {report:?}"
+    );
+    assert_eq!(w.bodies("near", "INBOX"), vec![msg("a"), msg("b")]);
+    assert_eq!(totals(&w.sync()), (0, 0, 0, 0, 0));
+}

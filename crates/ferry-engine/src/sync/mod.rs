@@ -9,8 +9,10 @@
 //! pair afterwards.
 
 mod execute;
+mod recover;
 mod report;
 
+pub use recover::Recovered;
 pub use report::{FolderReport, SyncReport};
 
 use ferry_core::store::{FolderStatus, Snapshot, Store, StoreError};
@@ -82,6 +84,11 @@ pub fn sync<F: Store, N: Store>(
     options: &SyncOptions,
 ) -> Result<SyncReport, SyncError> {
     let Stores { far, near } = stores;
+    let recovered = if options.dry_run {
+        Recovered::default()
+    } else {
+        recover::recover(far, near, state)?
+    };
     let lists = PerSide::new(
         far.list_folders()
             .map_err(|e| SyncError::store(Side::Far, e))?,
@@ -96,6 +103,7 @@ pub fn sync<F: Store, N: Store>(
         &options.folders,
     );
     let mut report = SyncReport {
+        recovered,
         folder_actions: folder_plan.actions.clone(),
         vanished: folder_plan.vanished.clone(),
         ..SyncReport::default()

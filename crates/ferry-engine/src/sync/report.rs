@@ -41,6 +41,8 @@ pub struct SyncReport {
     pub vanished: Vec<Vanished>,
     /// Problems with folder changes.
     pub folder_failures: Vec<String>,
+    /// What was settled from the journal of an interrupted run.
+    pub recovered: super::Recovered,
     /// The plan, for a dry run.
     pub plan: Option<AccountPlan>,
 }

@@ -1,0 +1,123 @@
+//! Recovery of the journal at the start of a run (design.md, "Crash
+//! safety"): intents left pending by a run that was killed are settled
+//! before anything is planned.
+//!
+//! - a delivery whose planned file exists is adopted: its pair is recorded,
+//!   so the message is not copied again;
+//! - an APPEND whose message can be found (Message-ID and size, among the
+//!   UIDs from the UIDNEXT saved before it) is adopted the same way;
+//! - everything else is abandoned: removals, flag changes and moves are
+//!   planned again from what both stores show now.
+
+use super::SyncError;
+use ferry_core::store::{ErrorClass, Markers, Snapshot, Store, StoreError};
+use ferry_core::{MessageKey, Side};
+use ferry_state::{Intent, IntentAction, PairChange, State};
+use std::collections::BTreeMap;
+
+/// What recovery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Interrupted copies found done and recorded.
+    pub adopted: usize,
+    /// Intents given up (their effect is planned again if still needed).
+    pub abandoned: usize,
+}
+
+/// Settles every pending intent.
+pub(crate) fn recover<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    state: &mut State,
+) -> Result<Recovered, SyncError> {
+    let mut recovered = Recovered::default();
+    let mut present: BTreeMap<(Side, String), Vec<MessageKey>> = BTreeMap::new();
+    for intent in state.pending_intents()? {
+        let folder = state.folder(intent.folder)?.names.near.clone();
+        let found = match &intent.action {
+            IntentAction::Deliver { pair } | IntentAction::Append { pair, .. } => {
+                find(far, near, &intent, pair, &folder, &mut present)?
+            }
+            _ => None,
+        };
+        match (found, &intent.action) {
+            (Some(key), IntentAction::Deliver { pair } | IntentAction::Append { pair, .. }) => {
+                let mut pair = pair.clone();
+                pair.keys[intent.side] = Some(key);
+                state.complete(intent.id, PairChange::Insert(pair))?;
+                recovered.adopted += 1;
+            }
+            _ => {
+                state.abandon(intent.id)?;
+                recovered.abandoned += 1;
+            }
+        }
+    }
+    Ok(recovered)
+}
+
+/// Where an interrupted copy's message is, if it got there.
+fn find<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    intent: &Intent,
+    pair: &ferry_state::Pair,
+    folder: &str,
+    present: &mut BTreeMap<(Side, String), Vec<MessageKey>>,
+) -> Result<Option<MessageKey>, SyncError> {
+    if let Some(planned) = &pair.keys[intent.side] {
+        let keys = match present.get(&(intent.side, folder.to_string())) {
+            Some(keys) => keys.clone(),
+            None => {
+                let keys = listed(far, near, intent.side, folder)?;
+                present.insert((intent.side, folder.to_string()), keys.clone());
+                keys
+            }
+        };
+        return Ok(keys.contains(planned).then(|| planned.clone()));
+    }
+    let (Some(message_id), Some(size)) = (&pair.message_id, pair.size) else {
+        return Ok(None);
+    };
+    let since = Markers {
+        uid_next: match &intent.action {
+            IntentAction::Append { uidnext_before, .. } => *uidnext_before,
+            _ => None,
+        },
+        ..Markers::default()
+    };
+    match intent.side {
+        Side::Far => far
+            .find_stored(folder, message_id, size, &since)
+            .map_err(|e| SyncError::store(Side::Far, e)),
+        Side::Near => near
+            .find_stored(folder, message_id, size, &since)
+            .map_err(|e| SyncError::store(Side::Near, e)),
+    }
+}
+
+/// The keys a folder holds now; a folder that cannot be listed holds none,
+/// a store that fails as a whole ends the run.
+fn listed<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    side: Side,
+    folder: &str,
+) -> Result<Vec<MessageKey>, SyncError> {
+    let keys = match side {
+        Side::Far => keys_of(far.snapshot(folder), side)?,
+        Side::Near => keys_of(near.snapshot(folder), side)?,
+    };
+    Ok(keys)
+}
+
+fn keys_of<E: StoreError>(
+    snapshot: Result<Snapshot, E>,
+    side: Side,
+) -> Result<Vec<MessageKey>, SyncError> {
+    match snapshot {
+        Ok(snapshot) => Ok(snapshot.messages.into_iter().map(|m| m.key).collect()),
+        Err(e) if e.class() == ErrorClass::Store => Err(SyncError::store(side, e)),
+        Err(_) => Ok(Vec::new()),
+    }
+}
