@@ -343,3 +343,45 @@ fn a_server_without_uidplus_or_move_still_syncs_without_duplicates() {
     setup.sync();
     assert!(setup.files("INBOX").is_empty(), "never downloaded again");
 }
+
+#[test]
+fn a_move_on_the_server_is_a_local_rename_not_a_download() {
+    use std::os::unix::fs::MetadataExt;
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    client
+        .append("INBOX", &["\\Seen"], None, &message(1))
+        .expect("append");
+    client
+        .append("INBOX", &[], None, &message(2))
+        .expect("append");
+    setup.sync();
+    let before = setup.files("INBOX");
+    let inode_of = |path: &Path| std::fs::metadata(path).expect("stat").ino();
+    let first = before
+        .iter()
+        .find(|(_, info, _)| info == "S")
+        .expect("seen message")
+        .clone();
+    let inode = inode_of(&first.2);
+    let uid = setup.dovecot.messages(USER, "INBOX").expect("read")[0].uid;
+    client
+        .move_messages("INBOX", &[uid], "Archive")
+        .expect("phone moves it");
+    let run = setup.sync();
+    assert!(
+        run.stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 1, deleted 0"),
+        "{run:?}"
+    );
+    let archive = setup.files("Archive");
+    assert_eq!(archive.len(), 1, "{run:?}");
+    assert_eq!(archive[0].0, first.0, "same unique name");
+    assert_eq!(
+        inode_of(&archive[0].2),
+        inode,
+        "renamed, not downloaded again"
+    );
+    assert_eq!(setup.files("INBOX").len(), 1);
+}

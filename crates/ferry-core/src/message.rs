@@ -61,9 +61,50 @@ impl MessageMeta {
     }
 }
 
+/// The Message-ID in a message's header (the bytes up to the blank line;
+/// CRLF or LF), unfolded and trimmed; `None` when there is none.
+pub fn header_message_id(header: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(header).replace("\r\n", "\n");
+    let end = text.find("\n\n").unwrap_or(text.len());
+    let mut lines = text[..end].split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("Message-ID") {
+            continue;
+        }
+        let mut value = value.trim().to_string();
+        while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+            value.push_str(next.trim());
+            lines.next();
+        }
+        return (!value.is_empty()).then_some(value);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_id_from_a_header() {
+        assert_eq!(
+            header_message_id(b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nMessage-ID: <no>\r\n")
+                .as_deref(),
+            Some("<a@b>")
+        );
+        assert_eq!(
+            header_message_id(b"message-id: <lf@x>\nSubject: y\n\n").as_deref(),
+            Some("<lf@x>")
+        );
+        assert_eq!(
+            header_message_id(b"Subject: x\r\n\r\nMessage-ID: <body@only>\r\n"),
+            None
+        );
+        assert_eq!(header_message_id(b""), None);
+    }
 
     fn meta(id: Option<&str>, size: Option<u64>, fp: Option<&str>) -> MessageMeta {
         MessageMeta {

@@ -8,7 +8,10 @@ use ferry_imap::proto::response::{Fetch, ListEntry, MailboxStatus};
 use std::collections::HashSet;
 
 /// What a snapshot asks of every message.
-const SNAPSHOT_ITEMS: &str = "UID FLAGS RFC822.SIZE";
+/// Flags and size for the plan, and the Message-ID so that a message that
+/// moved between folders is recognised (design.md: same Message-ID and
+/// size on the server) instead of downloaded again.
+const SNAPSHOT_ITEMS: &str = "UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]";
 
 /// The most messages a snapshot reserves room for before they arrive (a
 /// server's EXISTS is not trusted with an allocation).
@@ -187,5 +190,9 @@ fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
         .collect();
     let mut meta = MessageMeta::new(key, flags);
     meta.size = fetch.size.map(u64::from);
+    meta.message_id = fetch
+        .header_fields
+        .as_deref()
+        .and_then(ferry_core::header_message_id);
     Some(meta)
 }

@@ -269,24 +269,7 @@ impl HeaderScan {
     }
 
     fn message_id(&self) -> Option<String> {
-        let text = String::from_utf8_lossy(&self.header);
-        let end = text.find("\r\n\r\n").unwrap_or(text.len());
-        let mut lines = text[..end].split("\r\n").peekable();
-        while let Some(line) = lines.next() {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            if !name.trim().eq_ignore_ascii_case("Message-ID") {
-                continue;
-            }
-            let mut value = value.trim().to_string();
-            while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-                value.push_str(next.trim());
-                lines.next();
-            }
-            return (!value.is_empty()).then_some(value);
-        }
-        None
+        ferry_core::header_message_id(&self.header)
     }
 }
 
