@@ -385,3 +385,69 @@ fn a_move_on_the_server_is_a_local_rename_not_a_download() {
     );
     assert_eq!(setup.files("INBOX").len(), 1);
 }
+
+/// A run killed after an APPEND reached the server but before its pair was
+/// recorded: the next run finds the message by Message-ID and size and
+/// adopts it instead of uploading it twice.
+#[test]
+fn an_interrupted_upload_is_adopted_not_duplicated() {
+    use ferry_core::{Flags, MessageKey, PerSide, Side};
+    use ferry_state::{IntentAction, NewIntent, Pair, State};
+    let setup = Setup::new(DovecotOptions::default());
+    let lf = b"Message-ID: <up@sync.test>\nSubject: upload\n\nhello\n";
+    let crlf: Vec<u8> = String::from_utf8_lossy(lf)
+        .replace('\n', "\r\n")
+        .into_bytes();
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(setup.maildir().join("INBOX").join(sub)).expect("mkdir");
+    }
+    std::fs::write(
+        setup.maildir().join("INBOX/cur/1700000000.M9P9.laptop:2,S"),
+        lf,
+    )
+    .expect("file");
+    let (_, uidnext, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
+    {
+        let mut state = State::open(&setup.home.path().join("state/test.sqlite")).expect("state");
+        let folder = state
+            .add_folder(&PerSide::new("INBOX".into(), "INBOX".into()))
+            .expect("folder");
+        let mut pair = Pair::new(folder);
+        pair.keys.near = Some(MessageKey::Name("1700000000.M9P9.laptop".into()));
+        pair.flags = Flags::from_maildir_info("S");
+        pair.message_id = Some("<up@sync.test>".into());
+        pair.size = Some(crlf.len() as u64);
+        let intent = NewIntent {
+            side: Side::Far,
+            folder,
+            pair: None,
+            action: IntentAction::Append {
+                pair,
+                uidnext_before: Some(uidnext),
+            },
+        };
+        state.record_intents(&[intent]).expect("journal");
+    }
+    // The APPEND happened; then the run was killed.
+    setup
+        .dovecot
+        .client()
+        .expect("client")
+        .append("INBOX", &["\\Seen"], None, &crlf)
+        .expect("append");
+    let run = setup.sync();
+    assert!(run.stdout.contains("1 copies found done"), "{run:?}");
+    assert_eq!(
+        setup.dovecot.messages(USER, "INBOX").expect("read").len(),
+        1,
+        "{run:?}"
+    );
+    assert_eq!(setup.files("INBOX").len(), 1);
+    let again = setup.sync();
+    assert!(
+        again
+            .stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{again:?}"
+    );
+}

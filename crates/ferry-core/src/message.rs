@@ -61,27 +61,45 @@ impl MessageMeta {
     }
 }
 
-/// The Message-ID in a message's header (the bytes up to the blank line;
-/// CRLF or LF), unfolded and trimmed; `None` when there is none.
-pub fn header_message_id(header: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(header).replace("\r\n", "\n");
-    let end = text.find("\n\n").unwrap_or(text.len());
-    let mut lines = text[..end].split('\n').peekable();
-    while let Some(line) = lines.next() {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if !name.trim().eq_ignore_ascii_case("Message-ID") {
-            continue;
-        }
-        let mut value = value.trim().to_string();
-        while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-            value.push_str(next.trim());
-            lines.next();
-        }
-        return (!value.is_empty()).then_some(value);
+/// The Message-ID of the message whose first bytes are `head` (CRLF or LF
+/// line endings), unfolded and trimmed, as the header spells it (angle
+/// brackets included). `complete` says `head` holds the whole message;
+/// otherwise its last, possibly cut, line is not trusted. `None` when the
+/// header has none, it is not UTF-8, or it may go on past `head`.
+pub fn header_message_id(head: &[u8], complete: bool) -> Option<String> {
+    let mut lines: Vec<&[u8]> = head.split(|&b| b == b'\n').collect();
+    if !complete {
+        lines.pop();
     }
-    None
+    let mut value: Option<Vec<u8>> = None;
+    let mut ended = complete;
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let folded = matches!(line.first(), Some(b' ' | b'\t'));
+        if let Some(v) = value.as_mut() {
+            if folded {
+                v.push(b' ');
+                v.extend_from_slice(line.trim_ascii());
+                continue;
+            }
+            ended = true;
+            break;
+        }
+        if line.is_empty() {
+            return None;
+        }
+        value = field_value(line, b"message-id").map(|v| v.trim_ascii().to_vec());
+    }
+    let value = String::from_utf8(value.filter(|_| ended)?).ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// The value of `line` if it is the header field `name` (any case).
+fn field_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let field = line[..colon].trim_ascii_end();
+    field.eq_ignore_ascii_case(name).then(|| &line[colon + 1..])
 }
 
 #[cfg(test)]
@@ -90,20 +108,14 @@ mod tests {
 
     #[test]
     fn message_id_from_a_header() {
-        assert_eq!(
-            header_message_id(b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nMessage-ID: <no>\r\n")
-                .as_deref(),
-            Some("<a@b>")
-        );
-        assert_eq!(
-            header_message_id(b"message-id: <lf@x>\nSubject: y\n\n").as_deref(),
-            Some("<lf@x>")
-        );
-        assert_eq!(
-            header_message_id(b"Subject: x\r\n\r\nMessage-ID: <body@only>\r\n"),
-            None
-        );
-        assert_eq!(header_message_id(b""), None);
+        let folded = b"Subject: x\r\nMessage-Id:\r\n <a@b>\r\n\r\nMessage-ID: <no>\r\n";
+        assert_eq!(header_message_id(folded, true).as_deref(), Some("<a@b>"));
+        let lf = b"message-id: <lf@x>\nSubject: y\n\n";
+        assert_eq!(header_message_id(lf, true).as_deref(), Some("<lf@x>"));
+        let body_only = b"Subject: x\r\n\r\nMessage-ID: <body@only>\r\n";
+        assert_eq!(header_message_id(body_only, true), None);
+        assert_eq!(header_message_id(b"Message-ID: <cut", false), None);
+        assert_eq!(header_message_id(b"", true), None);
     }
 
     fn meta(id: Option<&str>, size: Option<u64>, fp: Option<&str>) -> MessageMeta {

@@ -175,6 +175,18 @@ pub trait Store {
     /// Lists a folder's messages.
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error>;
 
+    /// What the snapshot left out for `keys` (their Message-ID and exact
+    /// CRLF size), read from the messages themselves, so a copy can be
+    /// journaled with what recovery needs to find it again. Stores whose
+    /// snapshots carry these return nothing (the default).
+    fn describe(
+        &mut self,
+        _folder: &str,
+        _keys: &[MessageKey],
+    ) -> Result<Vec<MessageMeta>, Self::Error> {
+        Ok(Vec::new())
+    }
+
     /// A fresh key for a message about to be stored, when the store lets
     /// the caller choose (a Maildir unique name): the engine journals it
     /// before writing, so recovery finds the message by that key. `None`

@@ -568,6 +568,12 @@ impl Store for MaildirStore {
         Ok(results)
     }
 
+    fn describe(&mut self, folder: &str, keys: &[MessageKey]) -> Result<Vec<MessageMeta>, Error> {
+        let mut seen = Describe::default();
+        self.read_bodies(folder, keys, &mut seen)?;
+        Ok(seen.0)
+    }
+
     fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>, Error> {
         let at = self.at(folder)?;
         Ok(Box::new(Writer::new(self, at)))
@@ -620,5 +626,28 @@ impl Store for MaildirStore {
             .collect();
         self.sync(from, dirty)?;
         Ok(results)
+    }
+}
+
+/// A target that keeps what each message's [`Incoming`] says and drops
+/// the bytes: how [`Store::describe`] learns Message-IDs and sizes.
+#[derive(Default)]
+struct Describe(Vec<MessageMeta>);
+
+impl BodyTarget for Describe {
+    fn begin(&mut self, message: &ferry_core::store::Incoming) -> std::io::Result<()> {
+        let mut meta = MessageMeta::new(message.source.clone(), message.flags.clone());
+        meta.size = Some(message.size);
+        meta.message_id = message.message_id.clone();
+        self.0.push(meta);
+        Ok(())
+    }
+
+    fn write(&mut self, _data: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn end(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -193,6 +193,6 @@ fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
     meta.message_id = fetch
         .header_fields
         .as_deref()
-        .and_then(ferry_core::header_message_id);
+        .and_then(|header| ferry_core::header_message_id(header, true));
     Some(meta)
 }

@@ -138,44 +138,10 @@ fn measure(file: &mut File) -> io::Result<(u64, Option<String>)> {
     Ok((len, id))
 }
 
-/// The Message-ID header of the message whose start is `head` (`whole`:
-/// the message is no longer than `head`), unfolded and trimmed, as the
-/// header spells it (angle brackets included). `None` when the header
-/// section has none, or it is not UTF-8, or it may go on past `head`.
+/// The Message-ID of the message whose start is `head` (see
+/// [`ferry_core::header_message_id`]).
 pub(super) fn message_id(head: &[u8], whole: bool) -> Option<String> {
-    let mut lines: Vec<&[u8]> = head.split(|&b| b == b'\n').collect();
-    if !whole {
-        lines.pop(); // possibly cut short
-    }
-    let mut value: Option<Vec<u8>> = None;
-    let mut ended = whole;
-    for line in lines {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let folded = matches!(line.first(), Some(b' ' | b'\t'));
-        if let Some(v) = value.as_mut() {
-            if folded {
-                v.push(b' ');
-                v.extend_from_slice(line.trim_ascii());
-                continue;
-            }
-            ended = true;
-            break;
-        }
-        if line.is_empty() {
-            return None;
-        }
-        value = field_value(line, b"message-id").map(|v| v.trim_ascii().to_vec());
-    }
-    let value = String::from_utf8(value.filter(|_| ended)?).ok()?;
-    let value = value.trim();
-    (!value.is_empty()).then(|| value.to_string())
-}
-
-/// The value of `line` if it is the header field `name` (any case).
-fn field_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let field = line[..colon].trim_ascii_end();
-    field.eq_ignore_ascii_case(name).then(|| &line[colon + 1..])
+    ferry_core::header_message_id(head, whole)
 }
 
 #[cfg(test)]

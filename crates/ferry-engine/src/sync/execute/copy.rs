@@ -83,7 +83,8 @@ fn copy_batch<S: Store, D: Store>(
     let dst_side = src_side.other();
     let since = run.snapshots[dst_side].markers.clone();
     let planned: Vec<Option<MessageKey>> = items.iter().map(|_| dst.fresh_key()).collect();
-    let ids = journal(state, run, src_side, &items, &planned, &since)?;
+    let described = describe(src, src_side, run, &items)?;
+    let ids = journal(state, run, src_side, &items, &planned, &since, &described)?;
     let (read, seen) = stream(src, dst, src_side, run, &items, &planned)?;
     let written: HashMap<MessageKey, _> = dst
         .finish_writes()
@@ -133,6 +134,38 @@ fn copy_batch<S: Store, D: Store>(
     Ok(())
 }
 
+/// The Message-ID and size of the items whose snapshot did not say, so
+/// that their intents name what recovery searches for.
+fn describe<S: Store>(
+    src: &mut S,
+    src_side: Side,
+    run: &FolderRun<'_>,
+    items: &[Item<'_>],
+) -> Result<HashMap<MessageKey, Seen>, SyncError> {
+    let missing: Vec<MessageKey> = items
+        .iter()
+        .filter(|i| i.meta.and_then(|m| m.message_id.as_ref()).is_none())
+        .map(|i| i.key.clone())
+        .collect();
+    if missing.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let described = src
+        .describe(run.name, &missing)
+        .map_err(|e| SyncError::store(src_side, e))?;
+    Ok(described
+        .into_iter()
+        .map(|m| {
+            let seen = Seen {
+                bytes: m.size.unwrap_or(0),
+                message_id: m.message_id,
+                fingerprint: None,
+            };
+            (m.key, seen)
+        })
+        .collect())
+}
+
 /// Records the intents of a batch in one durable transaction.
 fn journal(
     state: &mut State,
@@ -141,13 +174,16 @@ fn journal(
     items: &[Item<'_>],
     planned: &[Option<MessageKey>],
     since: &Markers,
+    described: &HashMap<MessageKey, Seen>,
 ) -> Result<Vec<IntentId>, SyncError> {
     let dst_side = src_side.other();
     let intents: Vec<NewIntent> = items
         .iter()
         .zip(planned)
         .map(|(item, planned)| {
-            let pair = new_pair(run, src_side, item, planned.clone(), &Seen::default());
+            let none = Seen::default();
+            let learnt = described.get(&item.key).unwrap_or(&none);
+            let pair = new_pair(run, src_side, item, planned.clone(), learnt);
             let action = match planned {
                 Some(_) => IntentAction::Deliver { pair },
                 None => IntentAction::Append {
@@ -269,7 +305,7 @@ impl HeaderScan {
     }
 
     fn message_id(&self) -> Option<String> {
-        ferry_core::header_message_id(&self.header)
+        ferry_core::header_message_id(&self.header, !self.done || self.header.len() < HEADER_LIMIT)
     }
 }
 
