@@ -3,7 +3,7 @@
 
 use crate::config::AccountConfig;
 use crate::doctor::Report;
-use ferry_imap::{Credentials, Error, Session, TraceDirection, TraceSink};
+use ferry_imap::{Credentials, Error, Session};
 
 /// The extensions ferry uses, what each gives, and what happens without it.
 const FEATURES: [(&str, &str, &str); 8] = [
@@ -56,7 +56,7 @@ pub fn check_connection(
     report: &mut Report,
 ) {
     let options = account.server_options();
-    let mut session = match Session::connect_traced(&options, protocol_trace()) {
+    let mut session = match Session::connect_traced(&options, crate::trace::protocol_trace()) {
         Ok(session) => session,
         Err(e) => {
             report.error("connect", e.to_string(), connect_fix(&e, account));
@@ -70,21 +70,6 @@ pub fn check_connection(
     report_capabilities(&session, report);
     report_folders(&mut session, report);
     let _ = session.logout();
-}
-
-/// `-vv`: every protocol line as a trace event (credentials are redacted by
-/// the session before they get here).
-fn protocol_trace() -> Option<TraceSink> {
-    if !tracing::enabled!(target: "ferry::protocol", tracing::Level::TRACE) {
-        return None;
-    }
-    Some(Box::new(|direction, line| {
-        let arrow = match direction {
-            TraceDirection::Sent => "C:",
-            TraceDirection::Received => "S:",
-        };
-        tracing::trace!(target: "ferry::protocol", "{arrow} {line}");
-    }))
 }
 
 fn describe_connection(session: &Session, account: &AccountConfig) -> String {

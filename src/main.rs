@@ -16,6 +16,7 @@ mod doctor;
 mod doctor_server;
 mod plan_print;
 mod sync_cmd;
+mod trace;
 
 use clap::Parser;
 use cli::{Cli, Command};

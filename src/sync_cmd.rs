@@ -9,7 +9,7 @@ use ferry_engine::imap_store::ImapStore;
 use ferry_engine::maildir_store::MaildirStore;
 use ferry_engine::outcome::{ExitStatus, Outcome};
 use ferry_engine::sync::{Stores, SyncOptions, SyncReport, sync};
-use ferry_imap::{Session, TraceDirection, TraceSink};
+use ferry_imap::Session;
 use ferry_plan::folder::Policy;
 use ferry_plan::folders::{FolderFilter, FolderPolicy};
 use ferry_state::{State, StateError};
@@ -91,7 +91,7 @@ fn sync_account(
 
 fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
     let options = account.server_options();
-    let mut session = Session::connect_traced(&options, protocol_trace())
+    let mut session = Session::connect_traced(&options, crate::trace::protocol_trace())
         .with_context(|| format!("cannot connect to the server of account {}", account.name))?;
     if !session.is_authenticated() {
         let credentials = account.credentials()?;
@@ -112,20 +112,6 @@ fn open_maildir(root: &std::path::Path, account: &AccountConfig) -> anyhow::Resu
         MaildirStore::create(root, layout)
     };
     store.with_context(|| format!("cannot open the Maildir {}", root.display()))
-}
-
-/// `-vv`: the IMAP conversation, credentials redacted by the session.
-fn protocol_trace() -> Option<TraceSink> {
-    if !tracing::enabled!(target: "ferry::protocol", tracing::Level::TRACE) {
-        return None;
-    }
-    Some(Box::new(|direction, line| {
-        let arrow = match direction {
-            TraceDirection::Sent => "C:",
-            TraceDirection::Received => "S:",
-        };
-        tracing::trace!(target: "ferry::protocol", "{arrow} {line}");
-    }))
 }
 
 fn sides(sides: Sides) -> PerSide<bool> {

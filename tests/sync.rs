@@ -451,3 +451,24 @@ fn an_interrupted_upload_is_adopted_not_duplicated() {
         "{again:?}"
     );
 }
+
+#[test]
+fn sync_traces_show_the_conversation_but_never_the_password() {
+    let setup = Setup::new(DovecotOptions::default());
+    setup
+        .dovecot
+        .client()
+        .expect("client")
+        .append("INBOX", &[], None, &message(1))
+        .expect("append");
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("C:") && run.stderr.contains("UID FETCH"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains(USER.password) && !run.stdout.contains(USER.password),
+        "{run:?}"
+    );
+}
