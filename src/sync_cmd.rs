@@ -14,6 +14,8 @@ use ferry_plan::folder::Policy;
 use ferry_plan::folders::{FolderFilter, FolderPolicy};
 use ferry_state::{State, StateError};
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Runs `ferry sync` (or `ferry plan` when `dry_run`) for `accounts`.
@@ -24,10 +26,14 @@ pub fn run(
     plan_only: bool,
 ) -> anyhow::Result<ExitStatus> {
     let dry_run = plan_only || args.dry_run;
+    let signals = Signals::register()?;
     let mut outcome = Outcome::default();
     for account in accounts {
+        if let Some(status) = signals.status() {
+            return Ok(status);
+        }
         let started = Instant::now();
-        match sync_account(config, account, args, dry_run) {
+        match sync_account(config, account, args, dry_run, &signals) {
             Ok(report) => {
                 print_summary(account, &report, dry_run, args.json, started)?;
                 match report.exit_status() {
@@ -46,7 +52,40 @@ pub fn run(
             }
         }
     }
-    Ok(outcome.exit_status())
+    Ok(signals.status().unwrap_or_else(|| outcome.exit_status()))
+}
+
+/// SIGINT and SIGTERM: the run finishes the batch in flight, commits it,
+/// and exits 130 or 143.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    which: Arc<AtomicUsize>,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Signals> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let signals = Signals {
+            stop: Arc::new(AtomicBool::new(false)),
+            which: Arc::new(AtomicUsize::new(0)),
+        };
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_usize(signal, Arc::clone(&signals.which), signal as usize)
+                .context("cannot install the signal handler")?;
+            signal_hook::flag::register(signal, Arc::clone(&signals.stop))
+                .context("cannot install the signal handler")?;
+        }
+        Ok(signals)
+    }
+
+    /// The exit status a received signal asks for.
+    fn status(&self) -> Option<ExitStatus> {
+        match self.which.load(Ordering::SeqCst) {
+            0 => None,
+            s if s == signal_hook::consts::SIGTERM as usize => Some(ExitStatus::Terminated),
+            _ => Some(ExitStatus::Interrupted),
+        }
+    }
 }
 
 fn is_locked(err: &anyhow::Error) -> bool {
@@ -63,6 +102,7 @@ fn sync_account(
     account: &AccountConfig,
     args: &SyncArgs,
     dry_run: bool,
+    signals: &Signals,
 ) -> anyhow::Result<SyncReport> {
     let db = config.state_dir.join(format!("{}.sqlite", account.name));
     let mut state = State::open(&db)
@@ -77,7 +117,8 @@ fn sync_account(
         account.maildir.as_path()
     };
     let mut near = open_maildir(root, account)?;
-    let options = options(account, args, dry_run);
+    let mut options = options(account, args, dry_run);
+    options.stop = Some(Arc::clone(&signals.stop));
     let report = sync(
         Stores {
             far: &mut far,
@@ -149,6 +190,7 @@ fn options(account: &AccountConfig, args: &SyncArgs, dry_run: bool) -> SyncOptio
             remove: sides(account.remove),
         },
         dry_run,
+        stop: None,
     }
 }
 
@@ -205,6 +247,12 @@ fn print_summary(
     }
     for failure in &report.folder_failures {
         writeln!(out, "  failed: {failure}")?;
+    }
+    if report.stopped {
+        writeln!(
+            out,
+            "  stopped on request: what was done is saved; the next run does the rest"
+        )?;
     }
     let t = report.totals();
     writeln!(

@@ -37,8 +37,12 @@ fn message(n: u32) -> Vec<u8> {
 
 impl Setup {
     fn new(options: DovecotOptions) -> Setup {
+        Setup::with(Dovecot::start(options).expect("dovecot"))
+    }
+
+    fn with(dovecot: Dovecot) -> Setup {
         let setup = Setup {
-            dovecot: Dovecot::start(options).expect("dovecot"),
+            dovecot,
             home: tempfile::tempdir().expect("home"),
         };
         let config = format!(
@@ -470,5 +474,72 @@ fn sync_traces_show_the_conversation_but_never_the_password() {
     assert!(
         !run.stderr.contains(USER.password) && !run.stdout.contains(USER.password),
         "{run:?}"
+    );
+}
+
+/// SIGINT in the middle of an initial sync: the batch in flight is
+/// committed, the exit status is 130, and the next run finishes the job
+/// without duplicating anything.
+#[test]
+fn an_interrupted_sync_stops_cleanly_and_the_next_run_completes_it() {
+    use ferry_testkit::corpus::{self, CorpusSpec, Sizes};
+    let spec = CorpusSpec {
+        seed: 9,
+        count: 3000,
+        sizes: Sizes::Small,
+        folders: vec![("INBOX".into(), 1)],
+    };
+    let options = DovecotOptions::default();
+    let layout = options.layout.into();
+    let dovecot = Dovecot::start_with(options, |root| {
+        corpus::write_maildir(&spec, root, layout).map(drop)
+    })
+    .expect("dovecot");
+    let setup = Setup::with(dovecot);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "--config"])
+        .arg(setup.home.path().join("config.toml"))
+        .env("FERRY_SYNC_PW", USER.password)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while setup.files("INBOX").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing arrived");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let output = child.wait_with_output().expect("ferry ends");
+    let code = output.status.code().expect("exit code");
+    let partial = setup.files("INBOX").len();
+    eprintln!("interrupted: exit {code} after {partial} of 3000");
+    assert!(
+        code == 130 || (code == 0 && partial == 3000),
+        "exit {code}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    setup.sync();
+    let files = setup.files("INBOX");
+    assert_eq!(files.len(), 3000, "interrupted after {partial}");
+    let mut ids: Vec<String> = files
+        .iter()
+        .map(|(_, _, p)| {
+            std::fs::read_to_string(p)
+                .expect("read")
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3000, "no duplicates");
+    assert_eq!(
+        setup.dovecot.messages(USER, "INBOX").expect("read").len(),
+        3000,
+        "nothing uploaded back"
     );
 }

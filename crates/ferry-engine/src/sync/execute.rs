@@ -10,7 +10,7 @@
 //! as a whole ends the run.
 
 use super::report::SyncReport;
-use super::{PreparedRef, SyncError};
+use super::{PreparedRef, Stop, SyncError};
 use ferry_core::store::{ErrorClass, FlagChange, Snapshot, Store, StoreError};
 use ferry_core::{Flag, Flags, MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::Action;
@@ -167,17 +167,27 @@ pub(crate) fn run<F: Store, N: Store>(
     state: &mut State,
     prepared: &BTreeMap<String, PreparedRef<'_>>,
     plan: &AccountPlan,
+    stop: &Stop,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    let mut finished = Vec::new();
     for (name, folder_plan) in &plan.folders {
+        if stop.requested() {
+            return Ok(());
+        }
         let Some(run) = prepared.get(name).and_then(|p| folder_run(name, p)) else {
             continue;
         };
-        run_folder(far, near, state, &run, &folder_plan.actions, report)?;
+        run_folder(far, near, state, &run, &folder_plan.actions, stop, report)?;
+        finished.push(name);
+    }
+    if stop.requested() {
+        return Ok(());
     }
     moves::run_moves(far, near, state, prepared, &plan.moves, report)?;
     for (name, folder_plan) in &plan.folders {
-        let clean = report.folders.get(name).is_none_or(|r| r.failed.is_empty());
+        let clean = report.folders.get(name).is_none_or(|r| r.failed.is_empty())
+            && finished.contains(&name);
         if let (true, Some(p)) = (clean && folder_plan.held.is_empty(), prepared.get(name)) {
             if let Some(id) = p.id {
                 state.commit_folder_sync(id, &markers(p.snapshots))?;
@@ -208,6 +218,7 @@ fn run_folder<F: Store, N: Store>(
     state: &mut State,
     run: &FolderRun<'_>,
     actions: &[Action],
+    stop: &Stop,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     let mut failed_keys: Vec<(Side, MessageKey)> = Vec::new();
@@ -226,7 +237,7 @@ fn run_folder<F: Store, N: Store>(
             Side::Near => remove(near, side, state, run, actions, report)?,
         }
     }
-    copy::run_copies(far, near, state, run, actions, report)
+    copy::run_copies(far, near, state, run, actions, stop, report)
 }
 
 /// The SetFlags and MarkDeleted actions on `side`, as flag changes.

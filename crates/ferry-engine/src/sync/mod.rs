@@ -26,6 +26,9 @@ use std::collections::BTreeMap;
 /// What a run may do.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
+    /// Set (by a signal handler) to stop after the batch in flight: what
+    /// is done is committed, the rest waits for the next run.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The message policy (sync direction, expunge, max size, guard).
     pub policy: Policy,
     /// The folder policy (patterns, create, remove).
@@ -134,15 +137,30 @@ pub fn sync<F: Store, N: Store>(
         report.plan = Some(plan);
         return Ok(report);
     }
+    let stop = Stop(options.stop.clone());
     execute::run(
         far,
         near,
         state,
         &prepared_refs(&prepared),
         &plan,
+        &stop,
         &mut report,
     )?;
+    report.stopped = stop.requested();
     Ok(report)
+}
+
+/// Whether the run was asked to stop.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stop(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
+
+impl Stop {
+    pub(crate) fn requested(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// What the executor needs of a prepared folder.

@@ -43,6 +43,9 @@ pub struct SyncReport {
     pub folder_failures: Vec<String>,
     /// What was settled from the journal of an interrupted run.
     pub recovered: super::Recovered,
+    /// The run stopped early when asked (SIGINT, SIGTERM) after committing
+    /// the batch in flight.
+    pub stopped: bool,
     /// The plan, for a dry run.
     pub plan: Option<AccountPlan>,
 }

@@ -7,8 +7,8 @@
 //! searched for the message.
 
 use super::{FolderRun, triage};
-use crate::sync::SyncError;
 use crate::sync::report::SyncReport;
+use crate::sync::{Stop, SyncError};
 use ferry_core::store::{BodyTarget, Incoming, Markers, Store};
 use ferry_core::{Fingerprint, Flags, MessageKey, MessageMeta, PerSide, Side};
 use ferry_maildir::Fingerprinter;
@@ -25,19 +25,34 @@ struct Item<'a> {
     meta: Option<&'a MessageMeta>,
 }
 
-/// Runs the Copy actions of a folder, far -> near first, then near -> far.
+/// How many messages one journaled batch copies: one durable transaction
+/// per batch, and a stop request waits at most for one batch.
+const BATCH: usize = 200;
+
+/// Runs the Copy actions of a folder, far -> near first, then near -> far,
+/// in batches; a stop request ends the run between batches.
 pub(crate) fn run_copies<F: Store, N: Store>(
     far: &mut F,
     near: &mut N,
     state: &mut State,
     run: &FolderRun<'_>,
     actions: &[Action],
+    stop: &Stop,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let from_far = items(run, actions, Side::Far);
-    copy_batch(far, near, Side::Far, state, run, from_far, report)?;
-    let from_near = items(run, actions, Side::Near);
-    copy_batch(near, far, Side::Near, state, run, from_near, report)
+    let mut from_far = items(run, actions, Side::Far);
+    while !from_far.is_empty() && !stop.requested() {
+        let rest = from_far.split_off(from_far.len().min(BATCH));
+        copy_batch(far, near, Side::Far, state, run, from_far, report)?;
+        from_far = rest;
+    }
+    let mut from_near = items(run, actions, Side::Near);
+    while !from_near.is_empty() && !stop.requested() {
+        let rest = from_near.split_off(from_near.len().min(BATCH));
+        copy_batch(near, far, Side::Near, state, run, from_near, report)?;
+        from_near = rest;
+    }
+    Ok(())
 }
 
 fn items<'a>(run: &'a FolderRun<'_>, actions: &[Action], from: Side) -> Vec<Item<'a>> {
