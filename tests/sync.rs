@@ -496,7 +496,7 @@ fn an_interrupted_sync_stops_cleanly_and_the_next_run_completes_it() {
     })
     .expect("dovecot");
     let setup = Setup::with(dovecot);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["sync", "--config"])
         .arg(setup.home.path().join("config.toml"))
         .env("FERRY_SYNC_PW", USER.password)
