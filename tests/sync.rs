@@ -543,3 +543,103 @@ fn an_interrupted_sync_stops_cleanly_and_the_next_run_completes_it() {
         "nothing uploaded back"
     );
 }
+
+/// Switching from mbsync: the Maildir already holds the server's messages
+/// under other names and ferry has no state. Nothing is copied; every
+/// message is paired by Message-ID and size.
+#[test]
+fn an_existing_maildir_is_paired_not_copied_again() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(setup.maildir().join("INBOX").join(sub)).expect("mkdir");
+    }
+    for n in 1..=5 {
+        client
+            .append("INBOX", &["\\Seen"], None, &message(n))
+            .expect("append");
+        let lf: Vec<u8> = message(n).into_iter().filter(|b| *b != b'\r').collect();
+        let name = format!("1600000000.{n}_0.oldhost,U={n}:2,S");
+        std::fs::write(setup.maildir().join("INBOX/cur").join(name), lf).expect("mbsync's file");
+    }
+    let run = setup.sync();
+    assert!(run.stdout.contains("total: pulled 0, pushed 0"), "{run:?}");
+    assert_eq!(
+        setup.dovecot.messages(USER, "INBOX").expect("read").len(),
+        5
+    );
+    assert_eq!(setup.files("INBOX").len(), 5);
+}
+
+/// mutt's "save to folder" writes a new file under a new name in the
+/// other folder and unlinks the old one: still a move on the server.
+#[test]
+fn a_local_save_to_folder_under_a_new_name_is_a_server_move() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    client
+        .append("INBOX", &[], None, &message(1))
+        .expect("append");
+    setup.sync();
+    let guid = setup.dovecot.messages(USER, "INBOX").expect("read")[0]
+        .guid
+        .clone();
+    let (_, _, path) = setup.files("INBOX").pop().expect("file");
+    let content = std::fs::read(&path).expect("read");
+    std::fs::write(
+        setup
+            .maildir()
+            .join("Archive/cur/1700000999.M1P1.laptop:2,S"),
+        content,
+    )
+    .expect("saved copy");
+    std::fs::remove_file(&path).expect("unlink original");
+    let run = setup.sync();
+    assert!(run.stdout.contains("moved 1"), "{run:?}");
+    let archive = setup.dovecot.messages(USER, "Archive").expect("read");
+    assert_eq!(archive.len(), 1);
+    assert_eq!(archive[0].guid, guid, "moved, not uploaded again");
+    assert!(
+        setup
+            .dovecot
+            .messages(USER, "INBOX")
+            .expect("read")
+            .is_empty()
+    );
+}
+
+/// A UIDVALIDITY reset voids every UID: messages are re-paired from the
+/// state by Message-ID and size, nothing is downloaded again and nothing
+/// local is deleted.
+#[test]
+fn a_uidvalidity_reset_re_pairs_without_downloading_or_deleting() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    for n in 1..=4 {
+        client
+            .append("INBOX", &[], None, &message(n))
+            .expect("append");
+    }
+    setup.sync();
+    let before = setup.files("INBOX");
+    let (validity, _, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
+    setup
+        .dovecot
+        .reset_uidvalidity(USER, "INBOX", validity + 100)
+        .expect("reset");
+    let run = setup.sync();
+    assert!(
+        run.stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{run:?}"
+    );
+    assert_eq!(setup.files("INBOX"), before, "the Maildir is untouched");
+    let again = setup.sync();
+    assert!(
+        again
+            .stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{again:?}"
+    );
+}

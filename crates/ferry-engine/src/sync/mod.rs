@@ -16,7 +16,7 @@ pub use recover::Recovered;
 pub use report::{FolderReport, SyncReport};
 
 use ferry_core::store::{FolderStatus, Snapshot, Store, StoreError};
-use ferry_core::{MessageKey, PerSide, Side};
+use ferry_core::{MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::{Content, Pair, Policy};
 use ferry_plan::folders::{FolderAction, FolderInfo, FolderPolicy, KnownFolder, plan_folders};
 use ferry_plan::moves::{FolderState, plan_account};
@@ -240,6 +240,7 @@ fn prepare<F: Store, N: Store>(
         }
         None => Vec::new(),
     };
+    describe_unpaired(far, near, name, &stored, &mut snapshots)?;
     hide_partial_pairs(&stored, &mut snapshots);
     let pairs = stored.iter().filter_map(plan_pair).collect();
     Ok(Prepared {
@@ -303,6 +304,50 @@ fn complete_partial_pairs<F: Store, N: Store>(
         out.push(stored);
     }
     Ok(out)
+}
+
+/// Messages in no pair whose snapshot did not carry a Message-ID (Maildir
+/// files) are described from their content, so the planner can match them
+/// by Message-ID and size: a state lost or new (switching from mbsync) then
+/// re-pairs instead of copying everything again, and a message saved to
+/// another folder under a new file name is recognised as moved.
+fn describe_unpaired<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    name: &str,
+    stored: &[StoredPair],
+    snapshots: &mut PerSide<Snapshot>,
+) -> Result<(), String> {
+    for side in Side::BOTH {
+        let paired: std::collections::BTreeSet<&MessageKey> = stored
+            .iter()
+            .filter_map(|p| p.pair.keys[side].as_ref())
+            .collect();
+        let keys: Vec<MessageKey> = snapshots[side]
+            .messages
+            .iter()
+            .filter(|m| m.message_id.is_none() && !paired.contains(&m.key))
+            .map(|m| m.key.clone())
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let described = match side {
+            Side::Far => far.describe(name, &keys).map_err(|e| format!("far: {e}"))?,
+            Side::Near => near
+                .describe(name, &keys)
+                .map_err(|e| format!("near: {e}"))?,
+        };
+        let by_key: BTreeMap<MessageKey, MessageMeta> =
+            described.into_iter().map(|m| (m.key.clone(), m)).collect();
+        for meta in &mut snapshots[side].messages {
+            if let Some(found) = by_key.get(&meta.key) {
+                meta.message_id = found.message_id.clone();
+                meta.size = meta.size.or(found.size);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A pair that still lacks one key keeps its known message out of the plan:
