@@ -52,6 +52,21 @@ pub enum Command {
     Sync(SyncArgs),
     /// Show what `ferry sync` would do, changing nothing
     Plan(SyncArgs),
+    /// Show when accounts last synced, their folders and counts, and
+    /// pending work of an interrupted run
+    Status(StatusArgs),
+}
+
+/// `ferry status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The accounts to show [default: all]
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ferry sync` and `ferry plan`.

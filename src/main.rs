@@ -15,6 +15,7 @@ mod config;
 mod doctor;
 mod doctor_server;
 mod plan_print;
+mod status_cmd;
 mod sync_cmd;
 mod trace;
 
@@ -58,6 +59,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Plan(args) => {
             let accounts = config.select(&args.accounts)?;
             sync_cmd::run(&config, &accounts, &args, true)
+        }
+        Command::Status(args) => {
+            let accounts = config.select(&args.accounts)?;
+            status_cmd::run(&config, &accounts, &args)
         }
     }
 }

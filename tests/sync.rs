@@ -643,3 +643,33 @@ fn a_uidvalidity_reset_re_pairs_without_downloading_or_deleting() {
         "{again:?}"
     );
 }
+
+#[test]
+fn status_shows_last_sync_folders_and_counts() {
+    let setup = Setup::new(DovecotOptions::default());
+    let before = setup.ferry(&["status"]);
+    assert_eq!(before.code, 0, "{before:?}");
+    assert!(
+        before.stdout.contains("account test: never synced"),
+        "{before:?}"
+    );
+    let mut client = setup.dovecot.client().expect("client");
+    client
+        .append("INBOX", &[], None, &message(1))
+        .expect("append");
+    client
+        .append("INBOX", &[], None, &message(2))
+        .expect("append");
+    setup.sync();
+    let after = setup.ferry(&["status"]);
+    assert!(
+        after.stdout.contains("last sync") && after.stdout.contains("2 messages in 1 folders"),
+        "{after:?}"
+    );
+    assert!(
+        after.stdout.contains("  INBOX: 2 messages, synced"),
+        "{after:?}"
+    );
+    let json = setup.ferry(&["status", "--json"]);
+    assert!(json.stdout.contains("\"messages\": 2"), "{json:?}");
+}
