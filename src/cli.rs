@@ -55,6 +55,12 @@ pub enum Command {
     /// Show when accounts last synced, their folders and counts, and
     /// pending work of an interrupted run
     Status(StatusArgs),
+    /// Print the manual page or shell completions (for packagers)
+    #[command(hide = true)]
+    Generate {
+        /// `man`, or a shell: bash, zsh, fish, elvish, powershell
+        what: String,
+    },
 }
 
 /// `ferry status`.

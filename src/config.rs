@@ -43,7 +43,8 @@ pub const DEFAULT_CONNECTIONS: u32 = 4;
 pub struct ConfigError(String);
 
 impl ConfigError {
-    fn new(message: impl Into<String>) -> ConfigError {
+    /// An error with this message (exit status 2).
+    pub fn new(message: impl Into<String>) -> ConfigError {
         ConfigError(message.into())
     }
 }

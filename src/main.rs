@@ -39,6 +39,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    if let Command::Generate { what } = &cli.command {
+        return generate(what);
+    }
     let dirs = Dirs::from_env();
     let location = ConfigLocation::resolve(cli.config, &dirs)?;
     let config = Config::load(&location, &dirs)?;
@@ -64,10 +67,80 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             let accounts = config.select(&args.accounts)?;
             status_cmd::run(&config, &accounts, &args)
         }
+        Command::Generate { what } => generate(&what),
     }
 }
 
 /// 2 for a config (or account name) error anywhere in the chain, else 1.
+/// `ferry generate man|SHELL`: the manual page and completions come from
+/// the same definitions as `--help`, so they never drift.
+fn generate(what: &str) -> anyhow::Result<ExitStatus> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut out = std::io::stdout().lock();
+    if what == "man" {
+        render_man(command, &mut out)?;
+        return Ok(ExitStatus::Done);
+    }
+    let shell: clap_complete::Shell = what.parse().map_err(|_| {
+        config::ConfigError::new(format!(
+            "cannot generate {what:?}: say man, bash, zsh, fish, elvish or powershell"
+        ))
+    })?;
+    clap_complete::generate(shell, &mut command, "ferry", &mut out);
+    Ok(ExitStatus::Done)
+}
+
+/// The manual page: the top command, then each command's options, then
+/// the files, examples and exit status a user looks for.
+fn render_man(command: clap::Command, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let man = clap_mangen::Man::new(command.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        writeln!(out, ".SH \"FERRY {}\"", sub.get_name().to_uppercase())?;
+        if let Some(about) = sub.get_about() {
+            writeln!(out, "{about}")?;
+        }
+        clap_mangen::Man::new(sub.clone()).render_options_section(out)?;
+    }
+    out.write_all(MAN_TAIL.as_bytes())?;
+    Ok(())
+}
+
+/// The hand-written end of the manual page.
+const MAN_TAIL: &str = r#".SH FILES
+.TP
+\fI~/.config/ferry/config.toml\fR
+The config file (\fB--config\fR, \fB$FERRY_CONFIG\fR, \fB$XDG_CONFIG_HOME\fR). Every key is described in docs/config.md of the source.
+.TP
+\fI~/.local/state/ferry/ACCOUNT.sqlite\fR
+What ferry remembers of each account (\fBstate_dir\fR), mode 0600, with \fIACCOUNT.sqlite.lock\fR held during a run.
+.SH EXAMPLES
+A mutt or neomutt user with \fBset folder=~/Mail/work\fR and \fBset mbox_type=Maildir\fR points \fBmaildir\fR at the same directory; ferry keeps the unique part of each file name, so mutt's flag renames and moves are recognised. A notmuch user runs \fBferry sync && notmuch new\fR (for instance as a pre-new hook) with \fBsynchronize_flags=true\fR.
+.PP
+Look first, then sync:
+.PP
+.nf
+    ferry doctor work
+    ferry plan work
+    ferry sync work
+.fi
+.PP
+Every five minutes with systemd (units in packaging/systemd of the source):
+.PP
+.nf
+    cp packaging/systemd/ferry-sync@.* ~/.config/systemd/user/
+    systemctl --user daemon-reload
+    systemctl --user enable --now ferry-sync@work.timer
+.fi
+.SH "EXIT STATUS"
+0 done; 1 failed; 2 usage or config error; 3 done, but some folders, messages or accounts failed (each named); 4 a safety guard held deletions back (4 wins over 3); 75 the account is locked by another run; 130 and 143 stopped by SIGINT and SIGTERM after saving the batch in flight.
+"#;
+
 fn exit_status_of(err: &anyhow::Error) -> ExitStatus {
     if err.chain().any(|cause| cause.is::<ConfigError>()) {
         ExitStatus::Usage
