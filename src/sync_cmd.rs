@@ -139,7 +139,7 @@ fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
         session.login(&credentials)?;
     }
     session.compress(account.compress)?;
-    Ok(ImapStore::new(session)?)
+    Ok(ImapStore::new(session)?.with_folder_map(account.folder_map.clone()))
 }
 
 fn open_maildir(root: &std::path::Path, account: &AccountConfig) -> anyhow::Result<MaildirStore> {

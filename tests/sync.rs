@@ -41,13 +41,18 @@ impl Setup {
     }
 
     fn with(dovecot: Dovecot) -> Setup {
+        Setup::with_extra(dovecot, "")
+    }
+
+    /// With `extra` lines added to the account.
+    fn with_extra(dovecot: Dovecot, extra: &str) -> Setup {
         let setup = Setup {
             dovecot,
             home: tempfile::tempdir().expect("home"),
         };
         let config = format!(
             "state_dir = \"{root}/state\"\n[accounts.test]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"implicit\"\n\
-             ca_file = \"{ca}\"\nuser = \"{user}\"\npassword_env = \"FERRY_SYNC_PW\"\nmaildir = \"{root}/Mail\"\n",
+             ca_file = \"{ca}\"\nuser = \"{user}\"\npassword_env = \"FERRY_SYNC_PW\"\nmaildir = \"{root}/Mail\"\n{extra}",
             root = setup.home.path().display(),
             port = setup.dovecot.imaps_port(),
             ca = setup.dovecot.cert_pem_path().display(),
@@ -672,4 +677,33 @@ fn status_shows_last_sync_folders_and_counts() {
     );
     let json = setup.ferry(&["status", "--json"]);
     assert!(json.stdout.contains("\"messages\": 2"), "{json:?}");
+}
+
+#[test]
+fn folder_map_gives_a_server_folder_another_local_name() {
+    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    let mut client = dovecot.client().expect("client");
+    client.create("Sent Items").expect("create");
+    client
+        .append("Sent Items", &["\\Seen"], None, &message(1))
+        .expect("append");
+    let setup = Setup::with_extra(dovecot, "folder_map = { \"Sent Items\" = \"Sent\" }\n");
+    setup.sync();
+    assert_eq!(setup.files("Sent").len(), 1);
+    assert!(!setup.maildir().join("Sent Items").exists());
+    // And back: a local message in Sent goes to "Sent Items".
+    std::fs::write(
+        setup.maildir().join("Sent/cur/1700000000.M5P5.laptop:2,S"),
+        b"Message-ID: <sent@t>\nSubject: s\n\nx\n",
+    )
+    .expect("file");
+    setup.sync();
+    assert_eq!(
+        setup
+            .dovecot
+            .messages(USER, "Sent Items")
+            .expect("read")
+            .len(),
+        2
+    );
 }

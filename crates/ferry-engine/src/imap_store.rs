@@ -84,6 +84,12 @@ impl ImapStore {
         })
     }
 
+    /// Applies the account's `folder_map` (server name -> local name).
+    pub fn with_folder_map(mut self, map: impl IntoIterator<Item = (String, String)>) -> ImapStore {
+        self.names = self.names.with_map(map);
+        self
+    }
+
     /// How this server's folder names map to local names.
     pub fn names(&self) -> &FolderNames {
         &self.names

@@ -28,6 +28,9 @@ use ferry_imap::mutf7;
 pub struct FolderNames {
     prefix: String,
     delimiter: Option<char>,
+    /// `folder_map`: server names (as LIST shows them, decoded) to local
+    /// names, overriding the default mapping.
+    map: Vec<(String, String)>,
 }
 
 /// Why a name cannot be mapped.
@@ -41,7 +44,16 @@ impl FolderNames {
         FolderNames {
             prefix: prefix.into(),
             delimiter,
+            map: Vec::new(),
         }
+    }
+
+    /// The same mapping with `folder_map` overrides: each server name (as
+    /// the server lists it, prefix and delimiter included, e.g.
+    /// `[Gmail]/Sent Mail`) gets the given local name, both ways.
+    pub fn with_map(mut self, map: impl IntoIterator<Item = (String, String)>) -> FolderNames {
+        self.map = map.into_iter().collect();
+        self
     }
 
     /// The personal namespace prefix (wire form).
@@ -68,6 +80,27 @@ impl FolderNames {
 
     /// [`FolderNames::local_name`], saying why a name has none.
     pub fn try_local_name(&self, wire: &str) -> Result<String, NameProblem> {
+        if let Some(local) = mutf7::decode(wire)
+            .ok()
+            .and_then(|server| self.mapped_local(&server))
+        {
+            return Ok(local.to_string());
+        }
+        let local = self.default_local_name(wire)?;
+        if self.map.iter().any(|(_, mapped)| mapped == &local) {
+            return Err("folder_map gives its local name to another server folder");
+        }
+        Ok(local)
+    }
+
+    fn mapped_local(&self, server: &str) -> Option<&str> {
+        self.map
+            .iter()
+            .find(|(s, _)| s == server)
+            .map(|(_, local)| local.as_str())
+    }
+
+    fn default_local_name(&self, wire: &str) -> Result<String, NameProblem> {
         if wire.eq_ignore_ascii_case("INBOX") {
             return Ok("INBOX".into());
         }
@@ -96,6 +129,9 @@ impl FolderNames {
     /// [`FolderNames::checked_wire_name`] for names that did not come from
     /// [`FolderNames::local_name`].
     pub fn wire_name(&self, local: &str) -> String {
+        if let Some((server, _)) = self.map.iter().find(|(_, l)| l == local) {
+            return mutf7::encode(server);
+        }
         if local.eq_ignore_ascii_case("INBOX") {
             return "INBOX".into();
         }
@@ -213,5 +249,38 @@ mod tests {
         assert!(names.checked_wire_name("/A").is_err());
         assert_eq!(names.checked_wire_name("inbox").as_deref(), Ok("INBOX"));
         assert!(dovecot().checked_wire_name("A/").is_err());
+    }
+}
+
+#[cfg(test)]
+mod folder_map_tests {
+    use super::*;
+
+    #[test]
+    fn folder_map_overrides_both_ways_and_guards_collisions() {
+        let names = FolderNames::new("", Some('/')).with_map([
+            ("[Gmail]/Sent Mail".to_string(), "Sent".to_string()),
+            ("Entwürfe".to_string(), "Drafts".to_string()),
+        ]);
+        assert_eq!(
+            names.local_name("[Gmail]/Sent Mail").as_deref(),
+            Some("Sent")
+        );
+        assert_eq!(names.wire_name("Sent"), "[Gmail]/Sent Mail");
+        assert_eq!(
+            names.local_name(&mutf7::encode("Entwürfe")).as_deref(),
+            Some("Drafts")
+        );
+        assert_eq!(names.wire_name("Drafts"), mutf7::encode("Entwürfe"));
+        assert_eq!(
+            names.local_name("Sent"),
+            None,
+            "the server's own Sent would collide"
+        );
+        assert_eq!(names.local_name("Archive").as_deref(), Some("Archive"));
+        assert_eq!(
+            names.checked_wire_name("Sent").as_deref(),
+            Ok("[Gmail]/Sent Mail")
+        );
     }
 }
