@@ -226,6 +226,10 @@ fn print_summary(
                 + folder.marked_deleted.far
                 + folder.marked_deleted.near,
         );
+        let line = match folder.skipped {
+            0 => line,
+            n => format!("{line}, not copied {n} (larger than max_size, or marked deleted)"),
+        };
         writeln!(out, "{line}")?;
         for held in &folder.held {
             writeln!(
