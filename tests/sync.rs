@@ -707,3 +707,74 @@ fn folder_map_gives_a_server_folder_another_local_name() {
         2
     );
 }
+
+/// A run with nothing to do sends no STORE, APPEND, EXPUNGE or MOVE and
+/// touches no file.
+#[test]
+fn a_no_op_run_changes_nothing_anywhere() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    client
+        .append("INBOX", &["\\Seen"], None, &message(1))
+        .expect("append");
+    client
+        .append("Archive", &[], None, &message(2))
+        .expect("append");
+    setup.sync();
+    let snapshot = |folder: &str| -> Vec<(PathBuf, std::time::SystemTime)> {
+        setup
+            .files(folder)
+            .into_iter()
+            .map(|(_, _, p)| {
+                let modified = std::fs::metadata(&p)
+                    .expect("stat")
+                    .modified()
+                    .expect("mtime");
+                (p, modified)
+            })
+            .collect()
+    };
+    let before = (snapshot("INBOX"), snapshot("Archive"));
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let sent: Vec<&str> = run.stderr.lines().filter(|l| l.contains("C:")).collect();
+    assert!(!sent.is_empty(), "{run:?}");
+    // The command verb follows the tag: "C: f12 UID STORE ...".
+    let verbs: Vec<String> = sent
+        .iter()
+        .filter_map(|l| l.split("C: ").nth(1))
+        .map(|command| {
+            command
+                .split_whitespace()
+                .skip(1)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    for verb in [
+        "UID STORE",
+        "APPEND",
+        "UID EXPUNGE",
+        "EXPUNGE",
+        "UID MOVE",
+        "UID COPY",
+        "CREATE",
+        "DELETE",
+        "RENAME",
+    ] {
+        assert!(
+            !verbs
+                .iter()
+                .any(|v| v == verb || v.starts_with(&format!("{verb} "))),
+            "{verb} sent by a no-op run:\n{}",
+            sent.join("\n")
+        );
+    }
+    assert_eq!(
+        (snapshot("INBOX"), snapshot("Archive")),
+        before,
+        "no file changed"
+    );
+}
