@@ -778,3 +778,45 @@ fn a_no_op_run_changes_nothing_anywhere() {
         "no file changed"
     );
 }
+
+#[test]
+fn the_maildir_plus_plus_layout_works_both_ways() {
+    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    let mut client = dovecot.client().expect("client");
+    client.create("Archive/2024").expect("create");
+    client
+        .append("INBOX", &[], None, &message(1))
+        .expect("append");
+    client
+        .append("Archive/2024", &["\\Flagged"], None, &message(2))
+        .expect("append");
+    let setup = Setup::with_extra(dovecot, "layout = \"maildir++\"\n");
+    setup.sync();
+    let root = setup.maildir();
+    let count = |dir: PathBuf| {
+        ["cur", "new"]
+            .iter()
+            .map(|s| {
+                std::fs::read_dir(dir.join(s))
+                    .map(|d| d.count())
+                    .unwrap_or(0)
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(count(root.clone()), 1, "INBOX is the root");
+    assert_eq!(count(root.join(".Archive.2024")), 1);
+    std::fs::write(
+        root.join(".Archive.2024/cur/1700000000.M7P7.laptop:2,S"),
+        b"Message-ID: <pp@t>\nSubject: pp\n\nx\n",
+    )
+    .expect("file");
+    setup.sync();
+    assert_eq!(
+        setup
+            .dovecot
+            .messages(USER, "Archive/2024")
+            .expect("read")
+            .len(),
+        2
+    );
+}
