@@ -64,6 +64,13 @@ impl Setup {
         setup
     }
 
+    /// Makes a local folder (fs layout) as a mail reader would find it.
+    fn local_folder(&self, folder: &str) {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(self.maildir().join(folder).join(sub)).expect("mkdir");
+        }
+    }
+
     fn maildir(&self) -> PathBuf {
         self.home.path().join("Mail")
     }
@@ -324,9 +331,7 @@ fn plan_changes_nothing_and_a_second_run_is_locked_out() {
 #[test]
 fn a_server_without_uidplus_or_move_still_syncs_without_duplicates() {
     let setup = Setup::new(DovecotOptions::minimal());
-    std::fs::create_dir_all(setup.maildir().join("INBOX/new")).expect("mkdir");
-    std::fs::create_dir_all(setup.maildir().join("INBOX/cur")).expect("mkdir");
-    std::fs::create_dir_all(setup.maildir().join("INBOX/tmp")).expect("mkdir");
+    setup.local_folder("INBOX");
     std::fs::write(
         setup.maildir().join("INBOX/cur/1700000000.M2P2.laptop:2,S"),
         b"Message-ID: <local@sync.test>\nSubject: local\n\nhi\n",
@@ -407,9 +412,7 @@ fn an_interrupted_upload_is_adopted_not_duplicated() {
     let crlf: Vec<u8> = String::from_utf8_lossy(lf)
         .replace('\n', "\r\n")
         .into_bytes();
-    for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(setup.maildir().join("INBOX").join(sub)).expect("mkdir");
-    }
+    setup.local_folder("INBOX");
     std::fs::write(
         setup.maildir().join("INBOX/cur/1700000000.M9P9.laptop:2,S"),
         lf,
@@ -556,9 +559,7 @@ fn an_interrupted_sync_stops_cleanly_and_the_next_run_completes_it() {
 fn an_existing_maildir_is_paired_not_copied_again() {
     let setup = Setup::new(DovecotOptions::default());
     let mut client = setup.dovecot.client().expect("client");
-    for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(setup.maildir().join("INBOX").join(sub)).expect("mkdir");
-    }
+    setup.local_folder("INBOX");
     for n in 1..=5 {
         client
             .append("INBOX", &["\\Seen"], None, &message(n))

@@ -16,6 +16,12 @@ use ferry_core::{Flags, MessageKey, Uid};
 use ferry_engine::maildir_store::{CHUNK, Error, MaildirStore};
 use ferry_maildir::{Fingerprinter, Layout, Step, StepHook};
 
+#[path = "support/exercise.rs"]
+#[allow(dead_code)] // the IMAP store's tests use the rest of it
+mod support;
+
+use support::Collect;
+
 /// A CRLF message of about `size` bytes, distinct per `seed`.
 fn message(seed: usize, size: usize) -> Vec<u8> {
     let mut out = format!("Message-ID: <{seed}@test>\r\nSubject: test {seed}\r\n\r\n").into_bytes();
@@ -43,36 +49,6 @@ fn incoming(seed: usize, body: &[u8], letters: &str) -> Incoming {
         size: body.len() as u64,
         message_id: None,
         planned_key: None,
-    }
-}
-
-/// A target that keeps every message it is given.
-#[derive(Default)]
-struct Collect {
-    messages: Vec<(Incoming, Vec<u8>)>,
-    ended: usize,
-    largest_chunk: usize,
-}
-
-impl BodyTarget for Collect {
-    fn begin(&mut self, message: &Incoming) -> io::Result<()> {
-        self.messages.push((message.clone(), Vec::new()));
-        Ok(())
-    }
-
-    fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.largest_chunk = self.largest_chunk.max(data.len());
-        let last = self
-            .messages
-            .last_mut()
-            .ok_or(io::ErrorKind::InvalidInput)?;
-        last.1.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn end(&mut self) -> io::Result<()> {
-        self.ended += 1;
-        Ok(())
     }
 }
 

@@ -34,7 +34,9 @@
 //! use ferry_testkit::proxy::{Cut, Direction, FaultProxy, Faults};
 //! use std::net::TcpStream;
 //!
-//! # fn upstream() -> std::net::SocketAddr { unimplemented!() }
+//! # fn upstream() -> std::net::SocketAddr {
+//! #     "127.0.0.1:143".parse().expect("a loopback address")
+//! # }
 //! let faults = Faults::default()
 //!     .with_starttls_stripped()
 //!     .with_cut(Cut::reset(Direction::ServerToClient, 100));

@@ -130,6 +130,9 @@ pub(crate) struct FolderRun<'a> {
     pub(crate) snapshots: &'a PerSide<Snapshot>,
     /// Stored pairs by (side, key).
     pub(crate) by_key: BTreeMap<(Side, MessageKey), &'a StoredPair>,
+    /// Each side's snapshot by key (copies and moves look messages up one
+    /// by one; a scan per lookup would be quadratic in a large folder).
+    metas: PerSide<BTreeMap<&'a MessageKey, &'a MessageMeta>>,
 }
 
 impl FolderRun<'_> {
@@ -138,7 +141,7 @@ impl FolderRun<'_> {
     }
 
     pub(crate) fn meta(&self, side: Side, key: &MessageKey) -> Option<&MessageMeta> {
-        self.snapshots[side].messages.iter().find(|m| &m.key == key)
+        self.metas[side].get(key).copied()
     }
 }
 
@@ -152,11 +155,16 @@ fn folder_run<'a>(name: &'a str, prepared: &'a PreparedRef<'a>) -> Option<Folder
             }
         }
     }
+    let metas = prepared
+        .snapshots
+        .as_ref()
+        .map(|_, s| s.messages.iter().map(|m| (&m.key, m)).collect());
     Some(FolderRun {
         name,
         id,
         snapshots: prepared.snapshots,
         by_key,
+        metas,
     })
 }
 

@@ -61,12 +61,14 @@ fn move_group<S: Store>(
     let (Some(from_id), Some(to_id)) = (source.id, target.id) else {
         return Ok(Vec::new());
     };
-    let stored = |m: &Move| {
-        source
-            .stored
-            .iter()
-            .find(|p| p.pair.keys[side].as_ref() == Some(&m.key))
-    };
+    // Indexed once per group: a move of many messages looks each one up.
+    let stored_by_key: BTreeMap<&MessageKey, &ferry_state::StoredPair> = source
+        .stored
+        .iter()
+        .filter_map(|p| p.pair.keys[side].as_ref().map(|k| (k, p)))
+        .collect();
+    let stored = |m: &Move| stored_by_key.get(&m.key).copied();
+    let before = FlagsBefore::new(source, target, side);
     let intents: Vec<NewIntent> = group
         .iter()
         .map(|m| NewIntent {
@@ -112,7 +114,7 @@ fn move_group<S: Store>(
                 report.folder(to).moved_into[side] += 1;
                 done.push(Done {
                     keys,
-                    now: current_flags(source, target, m),
+                    now: before.of(m),
                     agreed: m.flags.clone(),
                 });
             }
@@ -131,23 +133,47 @@ fn move_group<S: Store>(
     Ok(done)
 }
 
-/// The flags the message had on each side before the move.
-fn current_flags(source: &PreparedRef<'_>, target: &PreparedRef<'_>, m: &Move) -> PerSide<Flags> {
-    let find = |prepared: &PreparedRef<'_>, side: Side, key: &MessageKey| {
-        prepared.snapshots[side]
-            .messages
-            .iter()
-            .find(|meta| &meta.key == key)
-            .map(|meta| meta.flags.clone())
-            .unwrap_or_default()
-    };
-    PerSide::from_fn(|s| {
-        if s == m.side {
-            find(source, s, &m.key)
-        } else {
-            find(target, s, &m.partner)
+/// The flags a moved message had on each side before the move: in the
+/// source folder on the moving side, as its partner in the target folder
+/// on the other.
+struct FlagsBefore<'a> {
+    side: Side,
+    moved: BTreeMap<&'a MessageKey, &'a Flags>,
+    partners: BTreeMap<&'a MessageKey, &'a Flags>,
+}
+
+impl<'a> FlagsBefore<'a> {
+    fn new(
+        source: &'a PreparedRef<'a>,
+        target: &'a PreparedRef<'a>,
+        side: Side,
+    ) -> FlagsBefore<'a> {
+        let index = |prepared: &'a PreparedRef<'a>, s: Side| {
+            prepared.snapshots[s]
+                .messages
+                .iter()
+                .map(|m| (&m.key, &m.flags))
+                .collect()
+        };
+        FlagsBefore {
+            side,
+            moved: index(source, side),
+            partners: index(target, side.other()),
         }
-    })
+    }
+
+    fn of(&self, m: &Move) -> PerSide<Flags> {
+        let flags = |map: &BTreeMap<&MessageKey, &Flags>, key: &MessageKey| {
+            map.get(key).map(|f| (*f).clone()).unwrap_or_default()
+        };
+        PerSide::from_fn(|s| {
+            if s == self.side {
+                flags(&self.moved, &m.key)
+            } else {
+                flags(&self.partners, &m.partner)
+            }
+        })
+    }
 }
 
 /// Sets the agreed flags where a side differs, in the target folder.
