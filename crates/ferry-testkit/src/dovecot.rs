@@ -194,8 +194,7 @@ impl Dovecot {
     }
 
     fn launch(dir: tempfile::TempDir, options: DovecotOptions) -> io::Result<Dovecot> {
-        let imap_port = free_port()?;
-        let imaps_port = free_port()?;
+        let [imap_port, imaps_port] = free_ports()?;
         let mail_owner = mail_owner();
         write_certificate(dir.path())?;
         write_users(dir.path(), mail_owner)?;
@@ -220,7 +219,9 @@ impl Dovecot {
         loop {
             if let Some(status) = self.master.try_wait()? {
                 let log = self.log();
-                let kind = if log.contains("Address already in use") {
+                let kind = if log.contains("Address already in use")
+                    || log.contains("duplicate listener")
+                {
                     io::ErrorKind::AddrInUse
                 } else {
                     io::ErrorKind::Other
@@ -377,8 +378,12 @@ fn ready(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
 }
 
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Two distinct free ports: both listeners are held until both are known,
+/// so the kernel cannot hand out the same port twice.
+fn free_ports() -> io::Result<[u16; 2]> {
+    let first = TcpListener::bind("127.0.0.1:0")?;
+    let second = TcpListener::bind("127.0.0.1:0")?;
+    Ok([first.local_addr()?.port(), second.local_addr()?.port()])
 }
 
 fn is_root() -> bool {
