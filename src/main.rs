@@ -12,6 +12,7 @@
 
 mod cli;
 mod config;
+mod crash;
 mod doctor;
 mod doctor_server;
 mod plan_print;
@@ -28,6 +29,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    crash::install_from_env();
     let status = match run(cli) {
         Ok(status) => status,
         Err(err) => {

@@ -152,7 +152,11 @@ fn open_maildir(root: &std::path::Path, account: &AccountConfig) -> anyhow::Resu
     } else {
         MaildirStore::create(root, layout)
     };
-    store.with_context(|| format!("cannot open the Maildir {}", root.display()))
+    let store = store.with_context(|| format!("cannot open the Maildir {}", root.display()))?;
+    Ok(match crate::crash::maildir_hook() {
+        Some(hook) => store.with_step_hook(hook),
+        None => store,
+    })
 }
 
 fn sides(sides: Sides) -> PerSide<bool> {

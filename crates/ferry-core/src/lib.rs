@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod crashpoint;
 pub mod date;
 mod fingerprint;
 mod flags;

@@ -8,7 +8,8 @@
 //!   last synced flags; a change reaches the other side when the policy lets
 //!   changes flow there;
 //! - a pair gone from one side: if the other side changed the message since
-//!   (its flags differ from the last synced ones), the change wins and the
+//!   (its flags differ from the last synced ones other than by a new
+//!   `\Deleted`, which agrees with the deletion), the change wins and the
 //!   message is copied back; otherwise the deletion is propagated, removed
 //!   for good where the expunge policy allows it and marked `\Deleted` (`T`)
 //!   elsewhere; a marked message stays paired so it is never copied back;
@@ -345,7 +346,7 @@ fn plan_one_sided(
         // not copied back either.
         return;
     }
-    if kept.flags != pair.flags && policy.flow_into[gone_side] {
+    if changed_since(&pair.flags, &kept.flags) && policy.flow_into[gone_side] {
         out.push(Action::Copy {
             from: kept_side,
             key: kept.key.clone(),
@@ -366,6 +367,19 @@ fn plan_one_sided(
             key,
         });
     }
+}
+
+/// Whether a message changed since the last sync, as "delete against
+/// change" sees it: gaining `\Deleted` alone is no change (it agrees with
+/// the deletion; an interrupted removal leaves exactly that behind), while
+/// losing it is (someone restored the message).
+fn changed_since(base: &Flags, now: &Flags) -> bool {
+    if now == base {
+        return false;
+    }
+    let mut marked = base.clone();
+    marked.insert(Flag::Deleted);
+    *now != marked
 }
 
 /// Messages in no pair: re-pair equal contents, copy the rest.

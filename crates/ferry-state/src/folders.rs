@@ -96,6 +96,7 @@ impl State {
                 params![names.far, names.near],
             )
             .ctx_with(&self.path, what)?;
+        ferry_core::crashpoint::step("state");
         Ok(FolderId(self.conn.last_insert_rowid()))
     }
 
@@ -145,6 +146,7 @@ impl State {
             .ctx_with(&self.path, || {
                 format!("rename folder pair {id} to {name:?} ({side})")
             })?;
+        ferry_core::crashpoint::step("state");
         self.expect_folder_row(changed, id)
     }
 
@@ -178,7 +180,9 @@ impl State {
             .execute("DELETE FROM folders WHERE id = ?1", [id.0])
             .ctx_with(&path, what)?;
         expect_row(changed, &path, id)?;
-        tx.commit().ctx_with(&path, what)
+        tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
+        Ok(())
     }
 
     /// Records that the folder's sync completed with these markers (and
@@ -284,6 +288,7 @@ impl State {
             )
             .ctx_with(&path, what)?;
         tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
         Ok(forgotten as u64)
     }
 

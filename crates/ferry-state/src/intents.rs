@@ -179,6 +179,7 @@ impl State {
             .map(|intent| insert_intent(&tx, &path, batch, intent))
             .collect::<Result<Vec<_>>>()?;
         tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
         Ok(ids)
     }
 
@@ -210,6 +211,7 @@ impl State {
             produced.push(pair);
         }
         tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
         Ok(produced)
     }
 
@@ -227,7 +229,9 @@ impl State {
         for intent in intents {
             finish(&tx, &path, *intent, "abandoned", now, None)?;
         }
-        tx.commit().ctx_with(&path, what)
+        tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
+        Ok(())
     }
 
     /// Every pending intent, oldest first: what a crashed run left to
@@ -268,6 +272,7 @@ impl State {
         )
         .ctx(&path, what)?;
         tx.commit().ctx(&path, what)?;
+        ferry_core::crashpoint::step("state");
         Ok(pruned as u64)
     }
 

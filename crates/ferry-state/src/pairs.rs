@@ -177,6 +177,7 @@ impl State {
             .map(|pair| insert_pair(&tx, &path, pair))
             .collect::<Result<Vec<_>>>()?;
         tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
         Ok(ids)
     }
 
@@ -191,6 +192,7 @@ impl State {
             .map(|change| apply_change(&tx, &path, change))
             .collect::<Result<Vec<_>>>()?;
         tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
         Ok(ids)
     }
 

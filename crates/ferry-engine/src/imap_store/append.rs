@@ -210,6 +210,7 @@ impl ImapStore {
                 None => return Err(unusable),
             },
         };
+        ferry_core::crashpoint::step("imap append");
         let trusted = self.session.has_capability("UIDPLUS");
         let key = |a: Option<AppendResult>| a.filter(|_| trusted).and_then(new_key);
         completed.map(key).map_err(|e| {

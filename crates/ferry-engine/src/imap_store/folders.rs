@@ -76,7 +76,10 @@ impl ImapStore {
     pub(super) fn create(&mut self, folder: &str) -> Result<()> {
         let wire = self.wire(folder)?;
         let error = match self.session.create(&wire) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                ferry_core::crashpoint::step("imap create");
+                return Ok(());
+            }
             Err(e) => Refusal::from_imap(e).map_err(ImapStoreError::Session)?,
         };
         let exists = matches!(
@@ -121,7 +124,9 @@ impl ImapStore {
         }
         self.session
             .delete(&wire)
-            .map_err(|e| ImapStoreError::folder(folder, e))
+            .map_err(|e| ImapStoreError::folder(folder, e))?;
+        ferry_core::crashpoint::step("imap delete");
+        Ok(())
     }
 
     /// RENAME (not of INBOX: IMAP moves INBOX's messages instead).
@@ -136,7 +141,9 @@ impl ImapStore {
         self.leave(&from_wire)?;
         self.session
             .rename(&from_wire, &to_wire)
-            .map_err(|e| ImapStoreError::folder(from, e))
+            .map_err(|e| ImapStoreError::folder(from, e))?;
+        ferry_core::crashpoint::step("imap rename");
+        Ok(())
     }
 
     /// Unselects `wire` if it is selected (before DELETE or RENAME).

@@ -42,6 +42,7 @@ impl ImapStore {
             .session
             .uid_store_many(&updates)
             .map_err(ImapStoreError::Session)?;
+        ferry_core::crashpoint::step("imap store flags");
         for (indices, outcome) in members.into_iter().zip(outcomes) {
             let Err(e) = outcome else { continue };
             let refusal = Refusal::from_imap(e).map_err(ImapStoreError::Session)?;
@@ -91,6 +92,7 @@ impl ImapStore {
             unchanged_since: None,
         };
         let mut outcomes = self.session.uid_store_many(&[update])?;
+        ferry_core::crashpoint::step("imap store deleted");
         outcomes.pop().transpose().map(drop)
     }
 
@@ -99,7 +101,9 @@ impl ImapStore {
         if uids.is_empty() || !self.session.has_capability("UIDPLUS") {
             return Ok(());
         }
-        self.session.uid_expunge(uids)
+        self.session.uid_expunge(uids)?;
+        ferry_core::crashpoint::step("imap expunge");
+        Ok(())
     }
 
     /// [`Store::move_messages`](ferry_core::store::Store::move_messages).
@@ -140,9 +144,12 @@ impl ImapStore {
     /// without UIDPLUS, and the move stands (the copies exist).
     fn move_chunk(&mut self, uids: &[u32], target: &str) -> ferry_imap::Result<HashMap<u32, u32>> {
         let copied = if self.session.has_capability("MOVE") {
-            self.session.uid_move(uids, target)?
+            let moved = self.session.uid_move(uids, target)?;
+            ferry_core::crashpoint::step("imap move");
+            moved
         } else {
             let copied = self.session.uid_copy(uids, target)?;
+            ferry_core::crashpoint::step("imap copy");
             self.mark_deleted(uids)?;
             match self.expunge(uids) {
                 Err(e) if e.session_usable() => tracing::warn!("{e}; the originals stay \\Deleted"),

@@ -570,3 +570,39 @@ proptest! {
         prop_assert!(second.actions.iter().all(|a| matches!(a, Action::Skip { .. })), "{:?}", second.actions);
     }
 }
+
+#[test]
+fn a_new_deleted_flag_agrees_with_a_deletion_and_a_restore_is_a_change() {
+    // Marked \Deleted on the server (an interrupted removal, or a client
+    // that deletes that way) and removed locally: the removal goes on.
+    let actions = plan(
+        &[meta(uid(1), "ST", 1)],
+        &[],
+        &[pair(1, "S")],
+        &Policy::default(),
+    );
+    assert_eq!(
+        actions,
+        [Action::Remove {
+            side: Side::Far,
+            key: uid(1)
+        }]
+    );
+    // Un-deleted on the server while removed locally: the message comes back.
+    let actions = plan(
+        &[meta(uid(1), "S", 1)],
+        &[],
+        &[pair(1, "ST")],
+        &Policy::default(),
+    );
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Copy {
+                from: Side::Far,
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+}

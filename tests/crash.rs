@@ -1,0 +1,295 @@
+//! Crash safety as a tested property (design.md, "Crash safety"): a sync
+//! that touches every kind of action in both directions is killed after
+//! step N (the hidden `FERRY_ABORT_AFTER_STEP`), for every N; the next run
+//! must end in exactly the state an uninterrupted run reaches, and the run
+//! after that must find nothing to do.
+
+mod support;
+
+use ferry_testkit::{DovecotOptions, USER};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use support::{Setup, message};
+
+/// Every folder of both sides: folder -> sorted (Message-ID, flags).
+type World = BTreeMap<String, Vec<(String, String)>>;
+
+/// A synced account, then changes on both sides that need every action:
+/// copies, flag changes, removals and moves each way, and a new folder on
+/// each side.
+fn scenario() -> Setup {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    for n in 1..=6 {
+        client
+            .append("INBOX", &[], None, &message(n))
+            .expect("append");
+    }
+    client
+        .append("Archive", &["\\Seen"], None, &message(7))
+        .expect("append");
+    setup.sync();
+
+    // The server side (another client).
+    let uid = |n: u32| server_uid(&setup, "INBOX", n);
+    client
+        .append("INBOX", &[], None, &message(20))
+        .expect("new on the server");
+    client
+        .add_flags("INBOX", &[uid(1)], &["\\Flagged"])
+        .expect("flag");
+    client.expunge("INBOX", &[uid(2)]).expect("expunge");
+    client
+        .move_messages("INBOX", &[uid(3)], "Archive")
+        .expect("move");
+    client.create("ServerNew").expect("create");
+    client
+        .append("ServerNew", &["\\Seen"], None, &message(21))
+        .expect("append");
+
+    // The local side (a mail reader).
+    let inbox = setup.maildir().join("INBOX");
+    write_local(&inbox, "1700000100.M1P1.laptop:2,S", 30);
+    let m4 = local_file(&setup, "INBOX", 4);
+    rename_flags(&m4, "S");
+    std::fs::remove_file(local_file(&setup, "INBOX", 5)).expect("rm");
+    let m6 = local_file(&setup, "INBOX", 6);
+    let name = m6.file_name().expect("name").to_owned();
+    std::fs::rename(&m6, setup.maildir().join("Archive/cur").join(name)).expect("mv");
+    setup.local_folder("LocalNew");
+    write_local(
+        &setup.maildir().join("LocalNew"),
+        "1700000101.M2P2.laptop:2,",
+        31,
+    );
+    setup
+}
+
+fn server_uid(setup: &Setup, folder: &str, n: u32) -> u32 {
+    let id = format!("<m{n}@sync.test>");
+    setup
+        .dovecot
+        .messages(USER, folder)
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.message_id == id)
+        .map(|m| m.uid)
+        .expect("on the server")
+}
+
+fn write_local(folder: &Path, name: &str, n: u32) {
+    let text = String::from_utf8(message(n))
+        .expect("utf-8")
+        .replace("\r\n", "\n");
+    std::fs::write(folder.join("cur").join(name), text).expect("write");
+}
+
+/// The local file of message `n` in `folder`.
+fn local_file(setup: &Setup, folder: &str, n: u32) -> std::path::PathBuf {
+    let id = format!("Message-ID: <m{n}@sync.test>");
+    setup
+        .files(folder)
+        .into_iter()
+        .map(|(_, _, path)| path)
+        .find(|path| {
+            std::fs::read_to_string(path)
+                .expect("read")
+                .lines()
+                .any(|l| l == id)
+        })
+        .expect("local file")
+}
+
+/// Renames a file in cur/ to carry `info` as its flags.
+fn rename_flags(path: &Path, info: &str) {
+    let name = path.file_name().expect("name").to_string_lossy();
+    let unique = name.split(":2,").next().unwrap_or_default();
+    let cur = path.parent().expect("dir").with_file_name("cur");
+    std::fs::rename(path, cur.join(format!("{unique}:2,{info}"))).expect("rename");
+}
+
+/// What both sides hold, by folder.
+fn world(setup: &Setup) -> PerSideWorld {
+    let mut client = setup.dovecot.client().expect("client");
+    let mut far = World::new();
+    for folder in client.list().expect("list") {
+        let mut messages: Vec<(String, String)> = setup
+            .dovecot
+            .messages(USER, &folder)
+            .expect("messages")
+            .into_iter()
+            .map(|m| (m.message_id, maildir_letters(&m.flags)))
+            .collect();
+        messages.sort();
+        far.insert(folder, messages);
+    }
+    let mut near = World::new();
+    for entry in std::fs::read_dir(setup.maildir())
+        .expect("maildir")
+        .flatten()
+    {
+        let folder = entry.file_name().to_string_lossy().into_owned();
+        let mut messages: Vec<(String, String)> = setup
+            .files(&folder)
+            .into_iter()
+            .map(|(_, info, path)| (message_id_of(&path), info))
+            .collect();
+        messages.sort();
+        near.insert(folder, messages);
+    }
+    PerSideWorld { far, near }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct PerSideWorld {
+    far: World,
+    near: World,
+}
+
+/// IMAP flag names as the Maildir info letters, sorted.
+fn maildir_letters(flags: &[String]) -> String {
+    let mut letters: Vec<char> = flags
+        .iter()
+        .filter_map(|f| match f.as_str() {
+            "\\Draft" => Some('D'),
+            "\\Flagged" => Some('F'),
+            "$Forwarded" => Some('P'),
+            "\\Answered" => Some('R'),
+            "\\Seen" => Some('S'),
+            "\\Deleted" => Some('T'),
+            _ => None,
+        })
+        .collect();
+    letters.sort();
+    letters.into_iter().collect()
+}
+
+/// The folders where `world` differs from `reference`, side by side.
+fn differences(world: &PerSideWorld, reference: &PerSideWorld) -> String {
+    let mut out = String::new();
+    for (side, got, want) in [
+        ("server", &world.far, &reference.far),
+        ("maildir", &world.near, &reference.near),
+    ] {
+        let names: std::collections::BTreeSet<&String> = got.keys().chain(want.keys()).collect();
+        for name in names {
+            if got.get(name) != want.get(name) {
+                out.push_str(&format!(
+                    "\n  {side} {name}: {:?}, expected {:?}",
+                    got.get(name),
+                    want.get(name)
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn message_id_of(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .expect("read")
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: ").map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn ferry_with_limit(setup: &Setup, limit: usize) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("sync")
+        .arg("--config")
+        .arg(setup.home.path().join("config.toml"))
+        .env("HOME", setup.home.path())
+        .env("FERRY_SYNC_PW", USER.password)
+        .env("FERRY_ABORT_AFTER_STEP", limit.to_string())
+        .env("FERRY_ABORT_TRACE", "1")
+        .env_remove("FERRY_LOG")
+        .output()
+        .expect("ferry runs")
+}
+
+/// Runs the scenario killed after step `limit`, then resumed; returns
+/// whether the kill happened (false: the run has fewer steps) and the
+/// final world.
+fn interrupted_at(limit: usize) -> (bool, PerSideWorld) {
+    let setup = scenario();
+    let aborted = ferry_with_limit(&setup, limit);
+    let killed = aborted.status.code().is_none();
+    let stderr = String::from_utf8_lossy(&aborted.stderr);
+    assert!(
+        killed || aborted.status.success(),
+        "step {limit}: {:?}\n{stderr}",
+        aborted.status
+    );
+    let resumed = setup.ferry(&["sync"]);
+    assert_eq!(
+        resumed.code, 0,
+        "resuming after step {limit}\n{stderr}\n{resumed:?}"
+    );
+    let again = setup.sync();
+    assert!(
+        again
+            .stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "after step {limit} the next run still had work:\n{stderr}\n{resumed:?}\n{again:?}"
+    );
+    let plan = setup.ferry(&["plan", "--json"]);
+    assert!(
+        !plan.stdout.contains("\"action\""),
+        "after step {limit} the plan is not empty: {plan:?}"
+    );
+    (killed, world(&setup))
+}
+
+#[test]
+fn a_sync_killed_after_any_step_resumes_to_the_same_end() {
+    let reference = {
+        let setup = scenario();
+        setup.sync();
+        world(&setup)
+    };
+    assert_eq!(reference.far, reference.near, "the reference run converges");
+    let workers = 3;
+    let next = std::sync::atomic::AtomicUsize::new(1);
+    let last = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let limit = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if limit > last.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    let outcome = std::panic::catch_unwind(|| interrupted_at(limit));
+                    match outcome {
+                        Ok((false, _)) => {
+                            last.fetch_min(limit, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Ok((true, world)) if world == reference => {}
+                        Ok((true, world)) => failures
+                            .lock()
+                            .expect("lock")
+                            .push(format!("step {limit}: {}", differences(&world, &reference))),
+                        Err(panic) => failures.lock().expect("lock").push(format!(
+                            "step {limit}: {}",
+                            panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .unwrap_or_else(|| "panicked".into())
+                        )),
+                    }
+                }
+            });
+        }
+    });
+    let steps = last.load(std::sync::atomic::Ordering::SeqCst);
+    let failures = failures.into_inner().expect("lock");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(
+        (40..usize::MAX).contains(&steps),
+        "the scenario takes {steps} steps: too few to be the whole scenario"
+    );
+    eprintln!("killed and resumed after each of {} steps", steps - 1);
+}
