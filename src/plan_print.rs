@@ -75,7 +75,8 @@ fn describe(action: &Action) -> Option<String> {
     })
 }
 
-fn describe_folder_action(action: &FolderAction) -> String {
+/// One line for a folder change.
+pub fn describe_folder_action(action: &FolderAction) -> String {
     match action {
         FolderAction::Create { side, name } => {
             format!("create folder {name} on the {}", side_name(*side))

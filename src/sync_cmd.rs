@@ -218,6 +218,13 @@ fn print_summary(
             recovered.adopted, recovered.abandoned
         )?;
     }
+    for action in &report.folder_actions {
+        writeln!(
+            out,
+            "  folders: {}",
+            crate::plan_print::describe_folder_action(action)
+        )?;
+    }
     for (name, folder) in &report.folders {
         let line = format!(
             "  {name}: pulled {}, pushed {}, flags {}, moved {}, deleted {}",

@@ -16,12 +16,20 @@ use support::{Setup, message};
 type World = BTreeMap<String, Vec<(String, String)>>;
 
 /// A synced account, then changes on both sides that need every action:
-/// copies, flag changes, removals and moves each way, and a new folder on
-/// each side.
+/// copies, flag changes, removals and moves each way, and a new folder and
+/// a renamed one on each side.
 fn scenario() -> Setup {
     let setup = Setup::new(DovecotOptions::default());
     let mut client = setup.dovecot.client().expect("client");
-    client.create("Archive").expect("create");
+    for folder in ["Archive", "Lists", "Old"] {
+        client.create(folder).expect("create");
+    }
+    client
+        .append("Lists", &[], None, &message(8))
+        .expect("append");
+    client
+        .append("Old", &[], None, &message(9))
+        .expect("append");
     for n in 1..=6 {
         client
             .append("INBOX", &[], None, &message(n))
@@ -45,6 +53,7 @@ fn scenario() -> Setup {
         .move_messages("INBOX", &[uid(3)], "Archive")
         .expect("move");
     client.create("ServerNew").expect("create");
+    client.rename("Old", "Older").expect("rename");
     client
         .append("ServerNew", &["\\Seen"], None, &message(21))
         .expect("append");
@@ -58,6 +67,11 @@ fn scenario() -> Setup {
     let m6 = local_file(&setup, "INBOX", 6);
     let name = m6.file_name().expect("name").to_owned();
     std::fs::rename(&m6, setup.maildir().join("Archive/cur").join(name)).expect("mv");
+    std::fs::rename(
+        setup.maildir().join("Lists"),
+        setup.maildir().join("Newsletters"),
+    )
+    .expect("mv");
     setup.local_folder("LocalNew");
     write_local(
         &setup.maildir().join("LocalNew"),

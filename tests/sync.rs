@@ -705,3 +705,89 @@ fn the_maildir_plus_plus_layout_works_both_ways() {
         2
     );
 }
+
+/// Folder renames without MAILBOXID, both ways, with a subfolder: seen by
+/// their messages turning up under the new name, repeated on the other
+/// side; no message is copied (same GUIDs, same inodes) or deleted.
+#[test]
+fn folder_renames_flow_both_ways_without_copying() {
+    use std::os::unix::fs::MetadataExt;
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    for folder in ["Projects", "Projects/Alpha", "Old"] {
+        client.create(folder).expect("create");
+    }
+    for (n, folder) in [
+        (1, "Projects"),
+        (2, "Projects/Alpha"),
+        (3, "Old"),
+        (4, "Old"),
+    ] {
+        client
+            .append(folder, &[], None, &message(n))
+            .expect("append");
+    }
+    setup.sync();
+    let guids = |folder: &str| -> Vec<String> {
+        let mut g: Vec<String> = (setup.dovecot.messages(USER, folder).expect("messages"))
+            .into_iter()
+            .map(|m| m.guid)
+            .collect();
+        g.sort();
+        g
+    };
+    let inodes = |folder: &str| -> Vec<u64> {
+        let mut i: Vec<u64> = (setup.files(folder).into_iter())
+            .map(|(_, _, p)| std::fs::metadata(p).expect("stat").ino())
+            .collect();
+        i.sort();
+        i
+    };
+    let (projects, alpha) = (guids("Projects"), guids("Projects/Alpha"));
+    let old_inodes = inodes("Old");
+
+    // Locally: mv Projects Work (the subfolder goes along).
+    std::fs::rename(
+        setup.maildir().join("Projects"),
+        setup.maildir().join("Work"),
+    )
+    .expect("mv");
+    // On the server: RENAME Old Archive.
+    client.rename("Old", "Archive").expect("rename");
+    let run = setup.sync();
+    assert!(
+        run.stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{run:?}"
+    );
+    for line in [
+        "folders: rename folder Projects to Work on the server",
+        "folders: rename folder Projects/Alpha to Work/Alpha on the server",
+        "folders: rename folder Old to Archive on the maildir",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {run:?}");
+    }
+    let listed = client.list().expect("list");
+    assert!(
+        listed.contains(&"Work".to_string()) && listed.contains(&"Work/Alpha".to_string()),
+        "{listed:?}"
+    );
+    assert!(
+        !listed
+            .iter()
+            .any(|f| f.starts_with("Projects") || f == "Old"),
+        "{listed:?}"
+    );
+    assert_eq!(guids("Work"), projects, "renamed, not copied");
+    assert_eq!(guids("Work/Alpha"), alpha, "renamed, not copied");
+    assert!(!setup.maildir().join("Old").exists(), "renamed locally");
+    assert_eq!(inodes("Archive"), old_inodes, "renamed, not downloaded");
+    let again = setup.sync();
+    assert!(
+        again
+            .stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{again:?}"
+    );
+    assert_eq!(setup.files("Work/Alpha").len(), 1);
+}

@@ -101,6 +101,10 @@ pub struct KnownFolder {
     pub mailbox_id: Option<String>,
     /// How many message pairs the state holds for it.
     pub pairs: u32,
+    /// Where its messages turned up under another name on one side (the
+    /// caller looks, for the [`rename_candidates`], since folder lists
+    /// alone cannot tell a rename from a delete and a create).
+    pub renamed: Option<(Side, String)>,
 }
 
 /// What the policy allows for folders.
@@ -251,8 +255,11 @@ pub fn plan_folders(
     result
 }
 
-/// Server renames recognised by MAILBOXID: the known folder's id now under
-/// another name. Returns the names involved (handled here).
+/// Renames: a known folder's MAILBOXID now under another name on the
+/// server, or its messages seen under another name on either side
+/// ([`KnownFolder::renamed`]). The rename is repeated on the other side
+/// when the old name is still there and the new one is free. Returns the
+/// names involved (handled here).
 fn plan_renames<'a>(
     by_name: &PerSide<BTreeMap<&'a str, &'a FolderInfo>>,
     known: &'a [KnownFolder],
@@ -260,30 +267,80 @@ fn plan_renames<'a>(
 ) -> BTreeSet<&'a str> {
     let mut handled = BTreeSet::new();
     for k in known {
-        let Some(id) = &k.mailbox_id else { continue };
-        if by_name.far.contains_key(k.name.as_str()) {
+        let Some((side, to)) = renamed_by_id(by_name, k)
+            .or_else(|| k.renamed.as_ref().map(|(side, to)| (*side, to.as_str())))
+        else {
             continue;
-        }
-        let moved = by_name
-            .far
-            .values()
-            .find(|f| f.mailbox_id.as_ref() == Some(id) && f.name != k.name);
-        if let Some(new) = moved {
-            if by_name.near.contains_key(k.name.as_str())
-                && !by_name.near.contains_key(new.name.as_str())
-            {
-                result.actions.push(FolderAction::Rename {
-                    side: Side::Near,
-                    from: k.name.clone(),
-                    to: new.name.clone(),
-                });
-                result.synced.push(new.name.clone());
-                handled.insert(k.name.as_str());
-                handled.insert(new.name.as_str());
-            }
+        };
+        let there = |s: Side, name: &str| by_name[s].contains_key(name);
+        let other = side.other();
+        if !there(side, &k.name) && there(side, to) && there(other, &k.name) && !there(other, to) {
+            result.actions.push(FolderAction::Rename {
+                side: other,
+                from: k.name.clone(),
+                to: to.to_string(),
+            });
+            result.synced.push(to.to_string());
+            handled.insert(k.name.as_str());
+            handled.extend(by_name[side].get_key_value(to).map(|(name, _)| *name));
         }
     }
     handled
+}
+
+/// The server's new name of a known folder, by MAILBOXID.
+fn renamed_by_id<'a>(
+    by_name: &PerSide<BTreeMap<&'a str, &'a FolderInfo>>,
+    known: &KnownFolder,
+) -> Option<(Side, &'a str)> {
+    let id = known.mailbox_id.as_ref()?;
+    if by_name.far.contains_key(known.name.as_str()) {
+        return None;
+    }
+    by_name
+        .far
+        .values()
+        .find(|f| f.mailbox_id.as_ref() == Some(id) && f.name != known.name)
+        .map(|f| (Side::Far, f.name.as_str()))
+}
+
+/// Folders that may have been renamed on one side: a known folder with
+/// paired messages gone from `side` but still on the other, and a folder
+/// new on `side` only. The caller compares their messages and sets
+/// [`KnownFolder::renamed`] where they match.
+pub fn rename_candidates(
+    lists: PerSide<&[FolderInfo]>,
+    known: &[KnownFolder],
+    filter: &FolderFilter,
+) -> Vec<(Side, String, String)> {
+    let names = lists.map(|_, list| {
+        list.iter()
+            .filter(|f| filter.includes(&f.name))
+            .map(|f| f.name.as_str())
+            .collect::<BTreeSet<_>>()
+    });
+    let known_names: BTreeSet<&str> = known.iter().map(|k| k.name.as_str()).collect();
+    let mut out = Vec::new();
+    for side in Side::BOTH {
+        let other = side.other();
+        let fresh: Vec<&str> = names[side]
+            .iter()
+            .filter(|n| !names[other].contains(*n) && !known_names.contains(*n))
+            .copied()
+            .collect();
+        for k in known.iter().filter(|k| k.pairs > 0) {
+            let name = k.name.as_str();
+            if names[side].contains(name) || !names[other].contains(name) {
+                continue;
+            }
+            out.extend(
+                fresh
+                    .iter()
+                    .map(|to| (side, k.name.clone(), to.to_string())),
+            );
+        }
+    }
+    out
 }
 
 fn plan_one(
@@ -360,6 +417,7 @@ mod tests {
             name: name.into(),
             mailbox_id: None,
             pairs,
+            renamed: None,
         }
     }
 
@@ -494,6 +552,7 @@ mod tests {
                 name: "Projects".into(),
                 mailbox_id: Some("F123".into()),
                 pairs: 7,
+                renamed: None,
             },
         ];
         let plan = plan_folders(PerSide::new(&far, &near), &known, &FolderPolicy::default());
@@ -529,5 +588,41 @@ mod tests {
             }]
         );
         assert_eq!(plan.synced, ["INBOX"]);
+    }
+
+    #[test]
+    fn a_rename_seen_by_content_is_repeated_on_the_other_side() {
+        let far = [info("INBOX", 1), info("Work", 4)];
+        let near = [info("INBOX", 1), info("Jobs", 4)];
+        let candidates = rename_candidates(
+            PerSide::new(&far, &near),
+            &[known("INBOX", 1), known("Work", 4)],
+            &FolderFilter::default(),
+        );
+        assert_eq!(candidates, [(Side::Near, "Work".into(), "Jobs".into())]);
+        let mut renamed = known("Work", 4);
+        renamed.renamed = Some((Side::Near, "Jobs".into()));
+        let plan = plan_folders(
+            PerSide::new(&far, &near),
+            &[known("INBOX", 1), renamed],
+            &FolderPolicy::default(),
+        );
+        assert_eq!(
+            plan.actions,
+            [FolderAction::Rename {
+                side: Side::Far,
+                from: "Work".into(),
+                to: "Jobs".into()
+            }]
+        );
+        assert!(plan.vanished.is_empty());
+        assert_eq!(plan.synced, ["INBOX", "Jobs"]);
+        // Without the content match it stays a vanished folder and a new one.
+        let plan = plan_folders(
+            PerSide::new(&far, &near),
+            &[known("INBOX", 1), known("Work", 4)],
+            &FolderPolicy::default(),
+        );
+        assert_eq!(plan.vanished.len(), 1, "{plan:?}");
     }
 }

@@ -47,6 +47,7 @@ pub(crate) fn apply_folder_actions<F: Store, N: Store>(
     actions: &[FolderAction],
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    let mut renamed: Vec<(&str, &str)> = Vec::new();
     for action in actions {
         let failures = &mut report.folder_failures;
         let done = match action {
@@ -81,21 +82,16 @@ pub(crate) fn apply_folder_actions<F: Store, N: Store>(
                 removed
             }
             FolderAction::Rename { side, from, to } => {
-                let what = format!("renaming folder {from} to {to}");
-                let renamed = match side {
-                    Side::Far => far
-                        .rename_folder(from, to)
-                        .map(|()| true)
-                        .or_else(|e| triage(Side::Far, e, failures, &what).map(|()| false)),
-                    Side::Near => near
-                        .rename_folder(from, to)
-                        .map(|()| true)
-                        .or_else(|e| triage(Side::Near, e, failures, &what).map(|()| false)),
+                let implied = under_a_rename(&renamed, from, to);
+                let done = match side {
+                    Side::Far => rename_on(far, *side, from, to, implied, failures),
+                    Side::Near => rename_on(near, *side, from, to, implied, failures),
                 }?;
-                if renamed {
+                if done {
                     rename_in_state(state, from, to)?;
+                    renamed.push((from, to));
                 }
-                renamed
+                done
             }
             FolderAction::Forget { name } => {
                 forget_folder(state, name)?;
@@ -105,6 +101,46 @@ pub(crate) fn apply_folder_actions<F: Store, N: Store>(
         tracing::info!(?action, done, "folder change");
     }
     Ok(())
+}
+
+/// Whether `from -> to` is a subfolder of a rename done in this run (same
+/// path below both), which the store may have carried along already.
+fn under_a_rename(renamed: &[(&str, &str)], from: &str, to: &str) -> bool {
+    renamed.iter().any(|(parent_from, parent_to)| {
+        let below = |name: &str, parent: &str| {
+            name.strip_prefix(parent)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .map(str::to_string)
+        };
+        below(from, parent_from).is_some_and(|rest| below(to, parent_to) == Some(rest))
+    })
+}
+
+/// Renames a folder on one side; a subfolder that the rename of its
+/// parent carried along already (IMAP RENAME and an `fs` Maildir do, a
+/// `maildir++` one does not) counts as renamed.
+fn rename_on<S: Store>(
+    store: &mut S,
+    side: Side,
+    from: &str,
+    to: &str,
+    implied: bool,
+    failures: &mut Vec<String>,
+) -> Result<bool, SyncError> {
+    if implied {
+        let listed = store
+            .list_folders()
+            .map_err(|e| SyncError::store(side, e))?;
+        let exists = |name: &str| listed.iter().any(|f| f.name == name);
+        if !exists(from) && exists(to) {
+            return Ok(true);
+        }
+    }
+    let what = format!("renaming folder {from} to {to}");
+    store
+        .rename_folder(from, to)
+        .map(|()| true)
+        .or_else(|e| triage(side, e, failures, &what).map(|()| false))
 }
 
 fn rename_in_state(state: &mut State, from: &str, to: &str) -> Result<(), SyncError> {

@@ -10,6 +10,7 @@
 
 mod execute;
 mod recover;
+mod renames;
 mod report;
 
 pub use recover::Recovered;
@@ -99,7 +100,15 @@ pub fn sync<F: Store, N: Store>(
             .map_err(|e| SyncError::store(Side::Near, e))?,
     );
     let infos = lists.as_ref().map(|_, list| folder_infos(list));
-    let known = known_folders(state)?;
+    let mut known = known_folders(state)?;
+    renames::see_renames(
+        far,
+        near,
+        state,
+        infos.as_ref().map(|_, v| v.as_slice()),
+        &mut known,
+        &options.folders.filter,
+    )?;
     let folder_plan = plan_folders(
         infos.as_ref().map(|_, v| v.as_slice()),
         &known,
@@ -116,6 +125,10 @@ pub fn sync<F: Store, N: Store>(
     }
     let mut prepared = Vec::new();
     for name in &folder_plan.synced {
+        if options.dry_run && renames_to(&folder_plan.actions, name) {
+            // Its messages are planned once the rename is done.
+            continue;
+        }
         let planned_new =
             PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name));
         match prepare(far, near, state, name, options.dry_run, planned_new) {
@@ -206,6 +219,7 @@ fn known_folders(state: &State) -> Result<Vec<KnownFolder>, SyncError> {
             name: f.folder.names.near.clone(),
             mailbox_id: f.folder.markers.far.mailbox_id.clone(),
             pairs: u32::try_from(f.pairs).unwrap_or(u32::MAX),
+            renamed: None,
         })
         .collect())
 }
@@ -250,6 +264,12 @@ fn prepare<F: Store, N: Store>(
         stored,
         pairs,
     })
+}
+
+fn renames_to(actions: &[FolderAction], name: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, FolderAction::Rename { to, .. } if to == name))
 }
 
 fn creates(actions: &[FolderAction], side: Side, name: &str) -> bool {
