@@ -61,6 +61,11 @@ fn scenario() -> Setup {
     // The local side (a mail reader).
     let inbox = setup.maildir().join("INBOX");
     write_local(&inbox, "1700000100.M1P1.laptop:2,S", 30);
+    std::fs::write(
+        inbox.join("cur/1700000102.M3P3.laptop:2,F"),
+        "From: me@example.org\nSubject: a draft without a Message-ID\n\nnotes\n",
+    )
+    .expect("write");
     let m4 = local_file(&setup, "INBOX", 4);
     rename_flags(&m4, "S");
     std::fs::remove_file(local_file(&setup, "INBOX", 5)).expect("rm");

@@ -218,11 +218,14 @@ pub trait Store {
     /// without UIDPLUS; a crash between storing and recording): among the
     /// messages that arrived since `since` (the folder's markers before the
     /// store), the one with this Message-ID and size; `None` when none or
-    /// several match (RFC 4549 4.2.2.1). The default finds nothing.
+    /// several match (RFC 4549 4.2.2.1). A message without a Message-ID
+    /// (`message_id` is `None`) is looked for only among the messages
+    /// since `since.uid_next`, as the one without a Message-ID of this
+    /// size. The default finds nothing.
     fn find_stored(
         &mut self,
         _folder: &str,
-        _message_id: &str,
+        _message_id: Option<&str>,
         _size: u64,
         _since: &Markers,
     ) -> Result<Option<MessageKey>, Self::Error> {

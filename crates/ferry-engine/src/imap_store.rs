@@ -309,12 +309,17 @@ impl Store for ImapStore {
     fn find_stored(
         &mut self,
         folder: &str,
-        message_id: &str,
+        message_id: Option<&str>,
         size: u64,
         since: &Markers,
     ) -> Result<Option<MessageKey>> {
-        let from = since.uid_next.unwrap_or(1);
-        self.find_appended(folder, from, message_id, size)
+        match (message_id, since.uid_next) {
+            (Some(id), from) => self.find_appended(folder, from.unwrap_or(1), Some(id), size),
+            (None, Some(from)) => self.find_appended(folder, from, None, size),
+            // Among all messages, "the one without a Message-ID of this
+            // size" identifies nothing.
+            (None, None) => Ok(None),
+        }
     }
 
     fn set_flags(

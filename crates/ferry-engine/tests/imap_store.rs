@@ -210,7 +210,7 @@ fn the_round_trip_works_on_courier() {
             .iter()
             .map(|(incoming, body)| {
                 let id = incoming.message_id.as_deref().expect("id");
-                s.find_appended("Work/Sub", 1, id, body.len() as u64)
+                s.find_appended("Work/Sub", 1, Some(id), body.len() as u64)
                     .expect("search")
                     .expect("found")
             })
@@ -419,14 +419,14 @@ fn a_minimal_server_gets_no_extension_it_lacks() {
     for (i, (incoming, body)) in exercise::sample().iter().enumerate() {
         let id = incoming.message_id.as_deref().expect("id");
         let key = s
-            .find_stored("Work", id, body.len() as u64, &since)
+            .find_stored("Work", Some(id), body.len() as u64, &since)
             .expect("search")
             .expect("found");
         assert_eq!(key, uid(i as u32 + 1));
         found.push(key);
     }
     assert_eq!(
-        s.find_appended("Work", 1, "<nobody@test.ferry>", 10)
+        s.find_appended("Work", 1, Some("<nobody@test.ferry>"), 10)
             .expect("search"),
         None
     );
@@ -449,6 +449,32 @@ fn a_minimal_server_gets_no_extension_it_lacks() {
     assert_eq!(
         dovecot.messages(USER, "Archive/2024").expect("read").len(),
         1
+    );
+
+    // A message without a Message-ID is found by its size among the new.
+    assert_eq!(
+        s.find_stored("Work", None, 10, &since).expect("search"),
+        None,
+        "every message there has a Message-ID"
+    );
+    let draft = b"Subject: no id\r\n\r\ndraft\r\n";
+    let mut client = dovecot.client().expect("client");
+    client.append("Work", &[], None, draft).expect("append");
+    let size = draft.len() as u64;
+    assert_eq!(
+        s.find_stored("Work", None, size, &since).expect("search"),
+        Some(uid(4))
+    );
+    assert_eq!(
+        s.find_stored("Work", None, size + 1, &since)
+            .expect("search"),
+        None
+    );
+    assert_eq!(
+        s.find_stored("Work", None, size, &Markers::default())
+            .expect("search"),
+        None,
+        "without a starting UID nothing identifies it"
     );
 
     let sent = sent.lock().expect("trace").join("\n");

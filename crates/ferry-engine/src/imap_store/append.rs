@@ -243,14 +243,14 @@ impl ImapStore {
     }
 
     /// The message APPENDed to `folder` at or after `uid_next_before` (its
-    /// UIDNEXT before the APPEND) with this Message-ID and size; `None` when
-    /// none or several match (RFC 4549 4.2.2.1). How a new key is found
-    /// without UIDPLUS, or after a crash.
+    /// UIDNEXT before the APPEND) with this Message-ID (or without any, for
+    /// `None`) and size; `None` when none or several match (RFC 4549
+    /// 4.2.2.1). How a new key is found without UIDPLUS, or after a crash.
     pub fn find_appended(
         &mut self,
         folder: &str,
         uid_next_before: u32,
-        message_id: &str,
+        message_id: Option<&str>,
         size: u64,
     ) -> Result<Option<MessageKey>> {
         self.guard(|s| s.search_appended(folder, uid_next_before, message_id, size))
@@ -260,14 +260,15 @@ impl ImapStore {
         &mut self,
         folder: &str,
         from: u32,
-        message_id: &str,
+        message_id: Option<&str>,
         size: u64,
     ) -> Result<Option<MessageKey>> {
         self.refresh(folder)?;
-        let hits = self
-            .session
-            .search_message_id(from, message_id)
-            .map_err(|e| ImapStoreError::folder(folder, e))?;
+        let hits = match message_id {
+            Some(id) => self.session.search_message_id(from, id),
+            None => self.session.search_without_message_id(from),
+        }
+        .map_err(|e| ImapStoreError::folder(folder, e))?;
         if hits.is_empty() {
             return Ok(None);
         }

@@ -309,10 +309,10 @@ fn complete_partial_pairs<F: Store, N: Store>(
         };
         let found = match side {
             Side::Far => far
-                .find_stored(name, &id, size, &Default::default())
+                .find_stored(name, Some(&id), size, &Default::default())
                 .map_err(|e| format!("far: {e}"))?,
             Side::Near => near
-                .find_stored(name, &id, size, &Default::default())
+                .find_stored(name, Some(&id), size, &Default::default())
                 .map_err(|e| format!("near: {e}"))?,
         };
         if let (Some(key), false) = (found, dry_run) {

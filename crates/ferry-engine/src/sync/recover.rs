@@ -4,8 +4,9 @@
 //!
 //! - a delivery whose planned file exists is adopted: its pair is recorded,
 //!   so the message is not copied again;
-//! - an APPEND whose message can be found (Message-ID and size, among the
-//!   UIDs from the UIDNEXT saved before it) is adopted the same way;
+//! - an APPEND whose message can be found (Message-ID and size, or no
+//!   Message-ID and the size, among the UIDs from the UIDNEXT saved before
+//!   it) is adopted the same way;
 //! - everything else is abandoned: removals, flag changes and moves are
 //!   planned again from what both stores show now.
 
@@ -76,9 +77,10 @@ fn find<F: Store, N: Store>(
         };
         return Ok(keys.contains(planned).then(|| planned.clone()));
     }
-    let (Some(message_id), Some(size)) = (&pair.message_id, pair.size) else {
+    let Some(size) = pair.size else {
         return Ok(None);
     };
+    let message_id = pair.message_id.as_deref();
     let since = Markers {
         uid_next: match &intent.action {
             IntentAction::Append { uidnext_before, .. } => *uidnext_before,

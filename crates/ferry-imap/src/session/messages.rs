@@ -336,6 +336,20 @@ impl Session {
         Ok(hits)
     }
 
+    /// UID SEARCH for messages from `from_uid` on that have no Message-ID
+    /// header (`NOT HEADER Message-ID ""`: an empty string matches every
+    /// message that has the field, RFC 3501 6.4.4).
+    pub fn search_without_message_id(&mut self, from_uid: u32) -> Result<Vec<u32>> {
+        let command = Command::new("UID SEARCH")
+            .raw(&format!("UID {}:*", from_uid.max(1)))
+            .raw("NOT HEADER Message-ID")
+            .string(b"");
+        let (_, untagged) = self.run(command)?;
+        let mut hits = search_hits(untagged);
+        hits.retain(|&uid| uid >= from_uid);
+        Ok(hits)
+    }
+
     /// UID COPY to `target`; returns COPYUID (old UIDs -> new UIDs) when the
     /// server reports it.
     pub fn uid_copy(&mut self, uids: &[u32], target: &str) -> Result<Option<ResponseCode>> {

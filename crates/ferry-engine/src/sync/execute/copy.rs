@@ -332,10 +332,7 @@ fn find_stored<D: Store>(
     learnt: &Seen,
     since: &Markers,
 ) -> Result<Option<MessageKey>, SyncError> {
-    let Some(message_id) = &learnt.message_id else {
-        return Ok(None);
-    };
-    dst.find_stored(folder, message_id, learnt.bytes, since)
+    dst.find_stored(folder, learnt.message_id.as_deref(), learnt.bytes, since)
         .map_err(|e| SyncError::store(dst_side, e))
 }
 
