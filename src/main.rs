@@ -16,6 +16,7 @@ mod crash;
 mod doctor;
 mod doctor_server;
 mod plan_print;
+mod progress;
 mod status_cmd;
 mod sync_cmd;
 mod trace;
@@ -59,11 +60,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Sync(args) => {
             let accounts = config.select(&args.accounts)?;
-            sync_cmd::run(&config, &accounts, &args, false)
+            sync_cmd::run(&config, &accounts, &args, false, cli.quiet)
         }
         Command::Plan(args) => {
             let accounts = config.select(&args.accounts)?;
-            sync_cmd::run(&config, &accounts, &args, true)
+            sync_cmd::run(&config, &accounts, &args, true, cli.quiet)
         }
         Command::Status(args) => {
             let accounts = config.select(&args.accounts)?;

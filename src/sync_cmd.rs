@@ -24,6 +24,7 @@ pub fn run(
     accounts: &[&AccountConfig],
     args: &SyncArgs,
     plan_only: bool,
+    quiet: bool,
 ) -> anyhow::Result<ExitStatus> {
     let dry_run = plan_only || args.dry_run;
     let signals = Signals::register()?;
@@ -33,7 +34,8 @@ pub fn run(
             return Ok(status);
         }
         let started = Instant::now();
-        match sync_account(config, account, args, dry_run, &signals) {
+        let progress = crate::progress::for_account(&account.name, quiet || dry_run);
+        match sync_account(config, account, args, dry_run, &signals, progress) {
             Ok(report) => {
                 print_summary(account, &report, dry_run, args.json, started)?;
                 match report.exit_status() {
@@ -103,6 +105,7 @@ fn sync_account(
     args: &SyncArgs,
     dry_run: bool,
     signals: &Signals,
+    progress: Option<Arc<dyn ferry_engine::sync::Progress>>,
 ) -> anyhow::Result<SyncReport> {
     let db = config.state_dir.join(format!("{}.sqlite", account.name));
     let mut state = State::open(&db)
@@ -118,7 +121,8 @@ fn sync_account(
     };
     let mut near = open_maildir(root, account)?;
     let mut options = options(account, args, dry_run);
-    options.stop = Some(Arc::clone(&signals.stop));
+    options.control.stop = Some(Arc::clone(&signals.stop));
+    options.control.progress = progress;
     let report = sync(
         Stores {
             far: &mut far,
@@ -194,7 +198,7 @@ fn options(account: &AccountConfig, args: &SyncArgs, dry_run: bool) -> SyncOptio
             remove: sides(account.remove),
         },
         dry_run,
-        stop: None,
+        control: Default::default(),
     }
 }
 

@@ -791,3 +791,37 @@ fn folder_renames_flow_both_ways_without_copying() {
     );
     assert_eq!(setup.files("Work/Alpha").len(), 1);
 }
+
+/// Not on a terminal, progress is plain lines on stderr (the summary stays
+/// on stdout); `--quiet` leaves them out, and a run with nothing to do
+/// prints none.
+#[test]
+fn progress_is_plain_lines_off_a_terminal() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    for n in 1..=3 {
+        client
+            .append("INBOX", &[], None, &message(n))
+            .expect("append");
+    }
+    let run = setup.sync();
+    assert!(
+        run.stderr
+            .contains("ferry: test: 3 messages to sync in 1 folders"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("ferry: test: INBOX: 0 of 3 messages done"),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains("messages to sync"), "{run:?}");
+    client
+        .append("INBOX", &[], None, &message(4))
+        .expect("append");
+    let quiet = setup.ferry(&["sync", "-q"]);
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+    let idle = setup.sync();
+    assert!(idle.stderr.is_empty(), "{idle:?}");
+}

@@ -10,7 +10,7 @@
 //! as a whole ends the run.
 
 use super::report::SyncReport;
-use super::{PreparedRef, Stop, SyncError};
+use super::{Control, PreparedRef, SyncError};
 use ferry_core::store::{ErrorClass, FlagChange, Snapshot, Store, StoreError};
 use ferry_core::{Flag, Flags, MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::Action;
@@ -211,24 +211,36 @@ pub(crate) fn run<F: Store, N: Store>(
     state: &mut State,
     prepared: &BTreeMap<String, PreparedRef<'_>>,
     plan: &AccountPlan,
-    stop: &Stop,
+    control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     let mut finished = Vec::new();
     for (name, folder_plan) in &plan.folders {
-        if stop.requested() {
+        if control.stop_requested() {
             return Ok(());
         }
         let Some(run) = prepared.get(name).and_then(|p| folder_run(name, p)) else {
             continue;
         };
-        run_folder(far, near, state, &run, &folder_plan.actions, stop, report)?;
+        if !folder_plan.actions.is_empty() {
+            control.folder(name);
+        }
+        run_folder(
+            far,
+            near,
+            state,
+            &run,
+            &folder_plan.actions,
+            control,
+            report,
+        )?;
         finished.push(name);
     }
-    if stop.requested() {
+    if control.stop_requested() {
         return Ok(());
     }
     moves::run_moves(far, near, state, prepared, &plan.moves, report)?;
+    control.done(report);
     for (name, folder_plan) in &plan.folders {
         let clean = report.folders.get(name).is_none_or(|r| r.failed.is_empty())
             && finished.contains(&name);
@@ -262,7 +274,7 @@ fn run_folder<F: Store, N: Store>(
     state: &mut State,
     run: &FolderRun<'_>,
     actions: &[Action],
-    stop: &Stop,
+    control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     let mut failed_keys: Vec<(Side, MessageKey)> = Vec::new();
@@ -275,13 +287,15 @@ fn run_folder<F: Store, N: Store>(
         failed_keys.extend(outcome.into_iter().map(|k| (side, k)));
     }
     apply_pair_actions(state, run, actions, &failed_keys)?;
+    control.done(report);
     for side in Side::BOTH {
         match side {
             Side::Far => remove(far, side, state, run, actions, report)?,
             Side::Near => remove(near, side, state, run, actions, report)?,
         }
     }
-    copy::run_copies(far, near, state, run, actions, stop, report)
+    control.done(report);
+    copy::run_copies(far, near, state, run, actions, control, report)
 }
 
 /// The SetFlags and MarkDeleted actions on `side`, as flag changes.

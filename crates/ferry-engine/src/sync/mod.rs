@@ -9,10 +9,12 @@
 //! pair afterwards.
 
 mod execute;
+mod progress;
 mod recover;
 mod renames;
 mod report;
 
+pub use progress::{Control, Progress, Work};
 pub use recover::Recovered;
 pub use report::{FolderReport, SyncReport};
 
@@ -27,9 +29,8 @@ use std::collections::BTreeMap;
 /// What a run may do.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
-    /// Set (by a signal handler) to stop after the batch in flight: what
-    /// is done is committed, the rest waits for the next run.
-    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// A stop request and a progress observer.
+    pub control: Control,
     /// The message policy (sync direction, expunge, max size, guard).
     pub policy: Policy,
     /// The folder policy (patterns, create, remove).
@@ -150,30 +151,12 @@ pub fn sync<F: Store, N: Store>(
         report.plan = Some(plan);
         return Ok(report);
     }
-    let stop = Stop(options.stop.clone());
-    execute::run(
-        far,
-        near,
-        state,
-        &prepared_refs(&prepared),
-        &plan,
-        &stop,
-        &mut report,
-    )?;
-    report.stopped = stop.requested();
+    let refs = prepared_refs(&prepared);
+    let control = &options.control;
+    control.planned(progress::work(&plan, &refs));
+    execute::run(far, near, state, &refs, &plan, control, &mut report)?;
+    report.stopped = control.stop_requested();
     Ok(report)
-}
-
-/// Whether the run was asked to stop.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Stop(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
-
-impl Stop {
-    pub(crate) fn requested(&self) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::SeqCst))
-    }
 }
 
 /// What the executor needs of a prepared folder.

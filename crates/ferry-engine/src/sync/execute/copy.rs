@@ -8,7 +8,7 @@
 
 use super::{FolderRun, triage};
 use crate::sync::report::SyncReport;
-use crate::sync::{Stop, SyncError};
+use crate::sync::{Control, SyncError};
 use ferry_core::store::{BodyTarget, Incoming, Markers, Store};
 use ferry_core::{Fingerprint, Flags, MessageKey, MessageMeta, PerSide, Side};
 use ferry_maildir::Fingerprinter;
@@ -37,19 +37,35 @@ pub(crate) fn run_copies<F: Store, N: Store>(
     state: &mut State,
     run: &FolderRun<'_>,
     actions: &[Action],
-    stop: &Stop,
+    control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     let mut from_far = items(run, actions, Side::Far);
-    while !from_far.is_empty() && !stop.requested() {
+    while !from_far.is_empty() && !control.stop_requested() {
         let rest = from_far.split_off(from_far.len().min(BATCH));
-        copy_batch(far, near, Side::Far, state, run, from_far, report)?;
+        copy_batch(
+            (far, near),
+            Side::Far,
+            state,
+            run,
+            from_far,
+            control,
+            report,
+        )?;
         from_far = rest;
     }
     let mut from_near = items(run, actions, Side::Near);
-    while !from_near.is_empty() && !stop.requested() {
+    while !from_near.is_empty() && !control.stop_requested() {
         let rest = from_near.split_off(from_near.len().min(BATCH));
-        copy_batch(near, far, Side::Near, state, run, from_near, report)?;
+        copy_batch(
+            (near, far),
+            Side::Near,
+            state,
+            run,
+            from_near,
+            control,
+            report,
+        )?;
         from_near = rest;
     }
     Ok(())
@@ -84,12 +100,12 @@ struct Seen {
 }
 
 fn copy_batch<S: Store, D: Store>(
-    src: &mut S,
-    dst: &mut D,
+    (src, dst): (&mut S, &mut D),
     src_side: Side,
     state: &mut State,
     run: &FolderRun<'_>,
     items: Vec<Item<'_>>,
+    control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     if items.is_empty() {
@@ -100,7 +116,7 @@ fn copy_batch<S: Store, D: Store>(
     let planned: Vec<Option<MessageKey>> = items.iter().map(|_| dst.fresh_key()).collect();
     let described = describe(src, src_side, run, &items)?;
     let ids = journal(state, run, src_side, &items, &planned, &since, &described)?;
-    let (read, seen) = stream(src, dst, src_side, run, &items, &planned)?;
+    let (read, seen) = stream(src, dst, src_side, run, &items, &planned, control)?;
     let written: HashMap<MessageKey, _> = dst
         .finish_writes()
         .map_err(|e| SyncError::store(dst_side, e))?
@@ -146,6 +162,7 @@ fn copy_batch<S: Store, D: Store>(
         }
     }
     state.complete_batch(&completed)?;
+    control.done(report);
     Ok(())
 }
 
@@ -227,6 +244,7 @@ fn stream<S: Store, D: Store>(
     run: &FolderRun<'_>,
     items: &[Item<'_>],
     planned: &[Option<MessageKey>],
+    control: &Control,
 ) -> Result<Streamed<S::Error>, SyncError> {
     let keys: Vec<MessageKey> = items.iter().map(|i| i.key.clone()).collect();
     let wanted: HashMap<MessageKey, (Option<MessageKey>, Flags)> = items
@@ -242,6 +260,7 @@ fn stream<S: Store, D: Store>(
         wanted,
         current: None,
         seen: HashMap::new(),
+        control,
     };
     let read = src
         .read_bodies(run.name, &keys, &mut tap)
@@ -256,6 +275,7 @@ struct Tap<'t> {
     wanted: HashMap<MessageKey, (Option<MessageKey>, Flags)>,
     current: Option<(MessageKey, Fingerprinter, HeaderScan)>,
     seen: HashMap<MessageKey, Seen>,
+    control: &'t Control,
 }
 
 impl BodyTarget for Tap<'_> {
@@ -278,6 +298,7 @@ impl BodyTarget for Tap<'_> {
             fingerprinter.update(data);
             headers.feed(data);
         }
+        self.control.bytes(data.len() as u64);
         self.inner.write(data)
     }
 
