@@ -11,6 +11,10 @@
 //! Passwords are not read when the config is loaded, but when
 //! [`AccountConfig::credentials`] is called.
 
+// The key lists are for tests: the parser reads its keys from the serde
+// structs below, which the lists are checked against.
+#[cfg(test)]
+mod keys;
 mod locate;
 mod password;
 mod values;

@@ -142,6 +142,9 @@ Every five minutes with systemd (units in packaging/systemd of the source):
 .fi
 .SH "EXIT STATUS"
 0 done; 1 failed; 2 usage or config error; 3 done, but some folders, messages or accounts failed (each named); 4 a safety guard held deletions back (4 wins over 3); 75 the account is locked by another run; 130 and 143 stopped by SIGINT and SIGTERM after saving the batch in flight.
+.SH "SEE ALSO"
+.BR ferry.toml (5),
+the config file: every key, its default, and examples.
 "#;
 
 fn exit_status_of(err: &anyhow::Error) -> ExitStatus {

@@ -393,3 +393,65 @@ fn inline_password_in_a_readable_file_warns() {
     let config = parse(MINIMAL).expect("valid");
     assert!(config.file_warnings(&config.accounts[0]).is_empty());
 }
+
+/// The keys serde's derive reads for `T`: the `fields` it passes to
+/// `deserialize_struct`, the very list `deny_unknown_fields` checks
+/// against (and the one an unknown key's error lists).
+fn serde_fields<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor, value::Error};
+
+    struct Capture<'a>(&'a mut Option<&'static [&'static str]>);
+
+    impl<'de> de::Deserializer<'de> for Capture<'_> {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Error> {
+            *self.0 = Some(fields);
+            Err(de::Error::custom("fields captured"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let mut fields = None;
+    let _ = T::deserialize(Capture(&mut fields));
+    fields.expect("a struct with named fields")
+}
+
+#[test]
+fn the_key_lists_are_the_keys_the_parser_accepts() {
+    assert_eq!(
+        serde_fields::<RawConfig>(),
+        keys::TOP_LEVEL_KEYS,
+        "update TOP_LEVEL_KEYS in src/config/keys.rs (and man/ferry.toml.5, docs/config.md)"
+    );
+    assert_eq!(
+        serde_fields::<RawAccount>(),
+        keys::ACCOUNT_KEYS,
+        "update ACCOUNT_KEYS in src/config/keys.rs (and man/ferry.toml.5, docs/config.md)"
+    );
+}
+
+#[test]
+fn an_unknown_key_lists_every_account_key() {
+    let message = error(&MINIMAL.replace("host =", "hots ="));
+    let (_, expected) = message.split_once("expected one of").expect("a list");
+    let listed: Vec<&str> = expected
+        .split(',')
+        .map(|key| key.trim().trim_matches('`'))
+        .collect();
+    assert_eq!(listed, keys::ACCOUNT_KEYS, "{message}");
+}
