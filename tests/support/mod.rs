@@ -47,6 +47,13 @@ impl Setup {
 
     /// With `extra` lines added to the account.
     pub fn with_extra(dovecot: Dovecot, extra: &str) -> Setup {
+        let port = dovecot.imaps_port();
+        Setup::with_port(dovecot, port, extra)
+    }
+
+    /// Like [`Setup::with_extra`], but ferry connects (implicit TLS) to
+    /// 127.0.0.1:`port`, e.g. a fault proxy in front of the server.
+    pub fn with_port(dovecot: Dovecot, port: u16, extra: &str) -> Setup {
         let setup = Setup {
             dovecot,
             home: tempfile::tempdir().expect("home"),
@@ -55,7 +62,6 @@ impl Setup {
             "state_dir = \"{root}/state\"\n[accounts.test]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"implicit\"\n\
              ca_file = \"{ca}\"\nuser = \"{user}\"\npassword_env = \"FERRY_SYNC_PW\"\nmaildir = \"{root}/Mail\"\n{extra}",
             root = setup.home.path().display(),
-            port = setup.dovecot.imaps_port(),
             ca = setup.dovecot.cert_pem_path().display(),
             user = USER.name,
         );
@@ -76,16 +82,30 @@ impl Setup {
         self.home.path().join("Mail")
     }
 
-    pub fn ferry(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    /// The command that runs `ferry args` on this setup, as [`Setup::ferry`]
+    /// runs it; `wrapper` (a program and its arguments, e.g.
+    /// `/usr/bin/time -f %M`) runs the binary when given.
+    pub fn ferry_command(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(env!("CARGO_BIN_EXE_ferry"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_ferry")),
+        };
+        command
             .args(args)
             .arg("--config")
             .arg(self.home.path().join("config.toml"))
             .env("HOME", self.home.path())
             .env("FERRY_SYNC_PW", USER.password)
-            .env_remove("FERRY_LOG")
-            .output()
-            .expect("ferry runs");
+            .env_remove("FERRY_LOG");
+        command
+    }
+
+    pub fn ferry(&self, args: &[&str]) -> Run {
+        let output = self.ferry_command(&[], args).output().expect("ferry runs");
         Run {
             code: output.status.code().expect("exit code"),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -123,4 +143,48 @@ pub fn read_subject(path: &Path) -> String {
     text.lines()
         .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
         .unwrap_or_default()
+}
+
+/// The INTERNALDATE (Unix seconds) of each message of `mailbox`, by UID.
+pub fn internal_dates(dovecot: &Dovecot, mailbox: &str) -> Vec<(u32, i64)> {
+    let out = dovecot
+        .doveadm(&[
+            "-f",
+            "tab",
+            "fetch",
+            "-u",
+            USER.name,
+            "uid date.received.unixtime",
+            "mailbox",
+            mailbox,
+        ])
+        .expect("doveadm fetch");
+    out.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (uid, date) = l.split_once('\t').expect("two fields");
+            (
+                uid.trim().parse().expect("uid"),
+                date.trim().parse().expect("unix time"),
+            )
+        })
+        .collect()
+}
+
+/// Stores the message in `file` into `mailbox` of [`USER`] with `doveadm
+/// save`, streamed from the file (for messages too large to hold twice).
+pub fn save_from_file(dovecot: &Dovecot, mailbox: &str, file: &Path) {
+    let output = Command::new("doveadm")
+        .arg("-c")
+        .arg(dovecot.dir().join("dovecot.conf"))
+        .args(["save", "-u", USER.name, "-m", mailbox])
+        .stdin(std::fs::File::open(file).expect("message file"))
+        .output()
+        .expect("doveadm runs");
+    assert!(
+        output.status.success(),
+        "doveadm save: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
