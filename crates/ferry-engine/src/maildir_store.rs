@@ -529,7 +529,17 @@ impl Store for MaildirStore {
 
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Error> {
         let at = self.at(folder)?;
-        let listing = at.dir.scan().map_err(|e| self.fail(folder, None, e))?;
+        // Never waits for a just-changed directory to settle: the listing
+        // is right either way; only the proof that lets the next run skip
+        // an unchanged folder is missing then, and that run lists it again.
+        let options = ScanOptions {
+            wait_to_settle: false,
+            ..ScanOptions::default()
+        };
+        let listing = at
+            .dir
+            .scan_with(options)
+            .map_err(|e| self.fail(folder, None, e))?;
         report(folder, &listing);
         let markers = Markers {
             stamps: listing.proof().map(|t| (t.new_ns, t.cur_ns)),

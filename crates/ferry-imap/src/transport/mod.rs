@@ -133,7 +133,13 @@ pub struct Transport {
     stream: Stream,
     deflate: Option<Box<Deflate>>,
     loopback: bool,
+    /// Bytes written and not yet sent: a command goes out in one send (one
+    /// TLS record, one packet) at `flush()`, not one per piece.
+    pending: Vec<u8>,
 }
+
+/// How much [`Transport`] gathers before it sends without a `flush()`.
+const SEND_BUFFER: usize = 64 << 10;
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -201,6 +207,7 @@ impl Transport {
             stream,
             deflate: None,
             loopback,
+            pending: Vec::new(),
         })
     }
 
@@ -217,6 +224,7 @@ impl Transport {
             stream: Stream::Tunnel(tunnel),
             deflate: None,
             loopback: false,
+            pending: Vec::new(),
         })
     }
 
@@ -228,6 +236,9 @@ impl Transport {
     /// attacker) sent after the OK is fed to the handshake and fails it.
     /// After a failed handshake the transport is unusable.
     pub fn start_tls(&mut self, options: &ServerOptions) -> Result<(), Error> {
+        if !self.pending.is_empty() {
+            return Err(unsupported("STARTTLS with unsent bytes"));
+        }
         if self.deflate.is_some() {
             return Err(unsupported("STARTTLS after COMPRESS is not allowed"));
         }
@@ -255,6 +266,9 @@ impl Transport {
     /// OK to COMPRESS DEFLATE. `flush()` sync-flushes the compressor, so a
     /// flushed command always reaches the server whole.
     pub fn enable_deflate(&mut self) -> Result<(), Error> {
+        if !self.pending.is_empty() {
+            return Err(unsupported("COMPRESS with unsent bytes"));
+        }
         if self.deflate.is_some() {
             return Err(unsupported("COMPRESS is already active"));
         }
@@ -334,10 +348,43 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Sends the gathered bytes (through DEFLATE when active).
+    fn send_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.pending);
+        let sent = self.write_through(&data);
+        self.pending = data;
+        self.pending.clear();
+        sent
+    }
+
+    fn write_through(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = match &mut self.deflate {
+                Some(deflate) => deflate.write(&mut self.stream, data)?,
+                None => self.stream.write(data)?,
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            data = &data[n..];
+        }
+        Ok(())
+    }
+}
+
 impl Read for Transport {
     /// Reads what is available (decompressed when DEFLATE is active),
     /// without reading ahead beyond what TLS or DEFLATE framing needs.
+    /// Bytes still gathered for sending are sent first: whoever waits for
+    /// an answer has asked a question.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.pending.is_empty() {
+            self.flush()?;
+        }
         match &mut self.deflate {
             Some(deflate) => deflate.read(&mut self.stream, buf),
             None => self.stream.read(buf),
@@ -346,15 +393,27 @@ impl Read for Transport {
 }
 
 impl Write for Transport {
+    /// Gathers `buf`; sends when the gathered bytes would pass
+    /// [`SEND_BUFFER`] (a large literal goes through without a copy).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.deflate {
-            Some(deflate) => deflate.write(&mut self.stream, buf),
-            None => self.stream.write(buf),
+        if matches!(self.stream, Stream::Broken) {
+            // Not even gathered: nothing may go out after a failed handshake.
+            return Err(Stream::broken());
         }
+        if self.pending.len() + buf.len() > SEND_BUFFER {
+            self.send_pending()?;
+            if buf.len() >= SEND_BUFFER {
+                self.write_through(buf)?;
+                return Ok(buf.len());
+            }
+        }
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
     }
 
     /// Sends everything written so far (sync-flushing DEFLATE).
     fn flush(&mut self) -> io::Result<()> {
+        self.send_pending()?;
         match &mut self.deflate {
             Some(deflate) => deflate.flush(&mut self.stream),
             None => self.stream.flush(),
