@@ -559,7 +559,6 @@ fn every_flag_changes_both_ways_without_extensions() {
 /// downloaded with it, set later by another client, and across local flag
 /// changes of the same message.
 #[test]
-#[ignore = "bug: keywords on the server are removed by the next sync (UID STORE -FLAGS.SILENT ($Label1)): the Maildir snapshot lacks them and the merge takes that for a local removal"]
 fn keywords_on_the_server_are_kept_without_extensions() {
     let setup = bare_server();
     let mut client = setup.dovecot.client().expect("client");

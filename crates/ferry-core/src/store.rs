@@ -38,6 +38,11 @@ pub struct Capabilities {
     /// Reports the key of a stored message at once (APPENDUID; Maildir).
     /// Without it, new keys are found by searching (Message-ID, size).
     pub reports_new_keys: bool,
+    /// Keeps keywords (flags other than the six with Maildir letters) with
+    /// the message (IMAP). Without it (Maildir file names) they live in the
+    /// engine's state: a snapshot never shows them, and changing them is
+    /// no change to the store.
+    pub keywords: bool,
 }
 
 /// What identifies one incarnation of a folder.

@@ -259,6 +259,7 @@ impl Store for ImapStore {
             selective_expunge: has("UIDPLUS"),
             change_tracking: has("CONDSTORE"),
             reports_new_keys: has("UIDPLUS"),
+            keywords: true,
         }
     }
 

@@ -453,6 +453,7 @@ impl Store for MaildirStore {
             selective_expunge: true,
             change_tracking: true,
             reports_new_keys: true,
+            keywords: false,
         }
     }
 

@@ -354,7 +354,12 @@ fn snapshots_read_keys_flags_and_crlf_sizes_from_names() {
     // have, a listing is proof that lets a later run skip the folder.
     let settled = (0..100).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        store.snapshot("INBOX").expect("snapshot").markers.stamps.is_some()
+        store
+            .snapshot("INBOX")
+            .expect("snapshot")
+            .markers
+            .stamps
+            .is_some()
     });
     assert!(settled, "a stable listing is proof");
 }

@@ -331,9 +331,15 @@ fn set_flags<S: Store>(
     changes: &[FlagChange],
     report: &mut SyncReport,
 ) -> Result<Vec<MessageKey>, SyncError> {
+    let keeps_keywords = store.capabilities().keywords;
+    let changes: Vec<FlagChange> = changes
+        .iter()
+        .filter_map(|c| storable(c, keeps_keywords))
+        .collect();
     if changes.is_empty() {
         return Ok(Vec::new());
     }
+    let changes = changes.as_slice();
     let results = store
         .set_flags(run.name, changes)
         .map_err(|e| SyncError::store(side, e))?;
@@ -361,6 +367,27 @@ fn set_flags<S: Store>(
         }
     }
     Ok(failed)
+}
+
+/// The part of a flag change a store keeps: all of it, or without the
+/// keywords (kept in the state only); `None` when nothing is left.
+fn storable(change: &FlagChange, keeps_keywords: bool) -> Option<FlagChange> {
+    if keeps_keywords {
+        return Some(change.clone());
+    }
+    let letters = |flags: &Flags| -> Flags {
+        flags
+            .iter()
+            .filter(|f| f.maildir_letter().is_some())
+            .cloned()
+            .collect()
+    };
+    let (add, remove) = (letters(&change.add), letters(&change.remove));
+    (!add.is_empty() || !remove.is_empty()).then(|| FlagChange {
+        key: change.key.clone(),
+        add,
+        remove,
+    })
 }
 
 /// Unpair, Pair (adoption or new base flags) and the base flags of marked

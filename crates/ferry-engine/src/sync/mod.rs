@@ -19,7 +19,7 @@ pub use recover::Recovered;
 pub use report::{FolderReport, SyncReport};
 
 use ferry_core::store::{FolderStatus, Snapshot, Store, StoreError};
-use ferry_core::{MessageKey, MessageMeta, PerSide, Side};
+use ferry_core::{Flag, MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::{Content, Pair, Policy};
 use ferry_plan::folders::{FolderAction, FolderInfo, FolderPolicy, KnownFolder, plan_folders};
 use ferry_plan::moves::{FolderState, plan_account};
@@ -239,6 +239,8 @@ fn prepare<F: Store, N: Store>(
     };
     describe_unpaired(far, near, name, &stored, &mut snapshots)?;
     hide_partial_pairs(&stored, &mut snapshots);
+    let keeps_keywords = PerSide::new(far.capabilities().keywords, near.capabilities().keywords);
+    add_stored_keywords(&stored, keeps_keywords, &mut snapshots);
     let pairs = stored.iter().filter_map(plan_pair).collect();
     Ok(Prepared {
         name: name.to_string(),
@@ -366,6 +368,40 @@ fn hide_partial_pairs(stored: &[StoredPair], snapshots: &mut PerSide<Snapshot>) 
             snapshots[side]
                 .messages
                 .retain(|m| !hidden.contains(&&m.key));
+        }
+    }
+}
+
+/// On a side that cannot hold keywords, a paired message still has the
+/// keywords the last sync agreed on: they live in the state, and their
+/// absence from the snapshot is no change (else the other side would lose
+/// them).
+fn add_stored_keywords(
+    stored: &[StoredPair],
+    keeps_keywords: PerSide<bool>,
+    snapshots: &mut PerSide<Snapshot>,
+) {
+    for side in Side::BOTH.into_iter().filter(|s| !keeps_keywords[*s]) {
+        let keywords: BTreeMap<&MessageKey, Vec<Flag>> = stored
+            .iter()
+            .filter_map(|p| {
+                let key = p.pair.keys[side].as_ref()?;
+                let words: Vec<Flag> = (p.pair.flags.iter())
+                    .filter(|f| f.maildir_letter().is_none())
+                    .cloned()
+                    .collect();
+                (!words.is_empty()).then_some((key, words))
+            })
+            .collect();
+        if keywords.is_empty() {
+            continue;
+        }
+        for meta in &mut snapshots[side].messages {
+            if let Some(words) = keywords.get(&meta.key) {
+                for word in words {
+                    meta.flags.insert(word.clone());
+                }
+            }
         }
     }
 }
