@@ -456,6 +456,17 @@ fn pair_change(run: &FolderRun<'_>, keys: &PerSide<MessageKey>, flags: &Flags) -
     PairChange::Insert(pair)
 }
 
+/// A removal that could only mark the message deleted (no UIDPLUS): the
+/// pair keeps it on that side, awaiting expunge, so it is never copied
+/// back; it is forgotten once someone expunges it.
+fn awaiting_expunge(stored: &StoredPair, side: Side) -> PairChange {
+    let mut kept = stored.clone();
+    kept.pair.keys[side.other()] = None;
+    kept.pair.flags.insert(Flag::Deleted);
+    kept.pair.awaiting_expunge = Some(side);
+    PairChange::Update(kept)
+}
+
 /// The Remove actions on `side`: journaled, carried out, completed.
 fn remove<S: Store>(
     store: &mut S,
@@ -485,6 +496,7 @@ fn remove<S: Store>(
         })
         .collect();
     let ids = state.record_intents(&intents)?;
+    let only_marks = !store.capabilities().selective_expunge;
     let results = store
         .remove(run.name, &keys)
         .map_err(|e| SyncError::store(side, e))?;
@@ -494,9 +506,11 @@ fn remove<S: Store>(
         match result {
             Ok(()) => {
                 folder.removed[side] += 1;
-                let change = run
-                    .stored(side, key)
-                    .map_or(PairChange::Nothing, |s| PairChange::Delete(s.id));
+                let change = match run.stored(side, key) {
+                    Some(s) if only_marks => awaiting_expunge(s, side),
+                    Some(s) => PairChange::Delete(s.id),
+                    None => PairChange::Nothing,
+                };
                 completed.push((id, change));
             }
             Err(e) => {

@@ -23,7 +23,7 @@ use ferry_core::{Flag, MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::{Content, Pair, Policy};
 use ferry_plan::folders::{FolderAction, FolderInfo, FolderPolicy, KnownFolder, plan_folders};
 use ferry_plan::moves::{FolderState, plan_account};
-use ferry_state::{FolderId, State, StoredPair};
+use ferry_state::{FolderId, PairChange, State, StoredPair};
 use std::collections::BTreeMap;
 
 /// What a run may do.
@@ -233,6 +233,7 @@ fn prepare<F: Store, N: Store>(
         Some(id) => {
             observe_validities(state, id, &snapshots, dry_run).map_err(|e| e.to_string())?;
             let loaded = state.load_pairs(id).map_err(|e| e.to_string())?;
+            let loaded = forget_expunged(state, loaded, &snapshots, dry_run)?;
             complete_partial_pairs(far, near, state, name, loaded, dry_run)?
         }
         None => Vec::new(),
@@ -271,6 +272,36 @@ fn empty_snapshot() -> Snapshot {
     }
 }
 
+/// Pairs of messages removed but awaiting expunge are forgotten once the
+/// message is gone (someone expunged it).
+fn forget_expunged(
+    state: &mut State,
+    loaded: Vec<StoredPair>,
+    snapshots: &PerSide<Snapshot>,
+    dry_run: bool,
+) -> Result<Vec<StoredPair>, String> {
+    if loaded.iter().all(|p| p.pair.awaiting_expunge.is_none()) {
+        return Ok(loaded);
+    }
+    let present: PerSide<std::collections::BTreeSet<&MessageKey>> = snapshots
+        .as_ref()
+        .map(|_, s| s.messages.iter().map(|m| &m.key).collect());
+    let (gone, kept): (Vec<StoredPair>, Vec<StoredPair>) = loaded.into_iter().partition(|p| {
+        p.pair.awaiting_expunge.is_some_and(|side| {
+            p.pair.keys[side]
+                .as_ref()
+                .is_none_or(|k| !present[side].contains(k))
+        })
+    });
+    if !gone.is_empty() && !dry_run {
+        let changes: Vec<PairChange> = gone.iter().map(|p| PairChange::Delete(p.id)).collect();
+        state
+            .apply_pair_changes(&changes)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(kept)
+}
+
 /// Pairs that know their message on one side only (stored where the new
 /// key was not reported): look for it once more by Message-ID and size.
 fn complete_partial_pairs<F: Store, N: Store>(
@@ -283,6 +314,10 @@ fn complete_partial_pairs<F: Store, N: Store>(
 ) -> Result<Vec<StoredPair>, String> {
     let mut out = Vec::with_capacity(loaded.len());
     for mut stored in loaded {
+        if stored.pair.awaiting_expunge.is_some() {
+            out.push(stored);
+            continue;
+        }
         let missing = Side::BOTH
             .into_iter()
             .find(|s| stored.pair.keys[*s].is_none());
@@ -303,7 +338,7 @@ fn complete_partial_pairs<F: Store, N: Store>(
         if let (Some(key), false) = (found, dry_run) {
             stored.pair.keys[side] = Some(key);
             state
-                .apply_pair_changes(&[ferry_state::PairChange::Update(stored.clone())])
+                .apply_pair_changes(&[PairChange::Update(stored.clone())])
                 .map_err(|e| e.to_string())?;
         }
         out.push(stored);

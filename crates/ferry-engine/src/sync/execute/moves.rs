@@ -88,11 +88,16 @@ fn move_group<S: Store>(
     let results = store
         .move_messages(from, &keys, to)
         .map_err(|e| SyncError::store(side, e))?;
+    let caps = store.capabilities();
+    // COPY + \Deleted without UID EXPUNGE: the originals stay behind.
+    let leaves_originals = !caps.atomic_move && !caps.selective_expunge;
     let mut completed = Vec::new();
+    let mut leftovers = Vec::new();
     let mut done = Vec::new();
     for ((m, id), result) in group.iter().zip(ids).zip(results) {
         match result {
             Ok(new_key) => {
+                let now = before.of(m);
                 let keys = PerSide::from_fn(|s| {
                     if s == side {
                         new_key.clone()
@@ -102,10 +107,19 @@ fn move_group<S: Store>(
                 });
                 let change = match stored(m) {
                     Some(stored) => {
+                        if leaves_originals {
+                            leftovers.push(leftover(stored, from_id, side, &m.key));
+                        }
                         let mut moved = stored.clone();
                         moved.pair.folder = to_id;
                         moved.pair.keys = keys.clone();
-                        moved.pair.flags = m.flags.clone();
+                        // Where the new key is unknown, the agreed flags
+                        // cannot be set on the copy yet: record what it has,
+                        // so the next run still sees the other side's change.
+                        moved.pair.flags = match &new_key {
+                            Some(_) => m.flags.clone(),
+                            None => now[side].clone(),
+                        };
                         PairChange::Update(moved)
                     }
                     None => PairChange::Nothing,
@@ -114,7 +128,7 @@ fn move_group<S: Store>(
                 report.folder(to).moved_into[side] += 1;
                 done.push(Done {
                     keys,
-                    now: before.of(m),
+                    now,
                     agreed: m.flags.clone(),
                 });
             }
@@ -130,7 +144,28 @@ fn move_group<S: Store>(
         }
     }
     state.complete_batch(&completed)?;
+    if !leftovers.is_empty() {
+        state.apply_pair_changes(&leftovers)?;
+    }
     Ok(done)
+}
+
+/// The original a move left behind, marked deleted: paired on its side
+/// only and awaiting expunge, so it is never copied back.
+fn leftover(
+    stored: &ferry_state::StoredPair,
+    folder: ferry_state::FolderId,
+    side: Side,
+    key: &MessageKey,
+) -> PairChange {
+    let mut pair = stored.pair.clone();
+    pair.folder = folder;
+    pair.keys = PerSide::default();
+    pair.keys[side] = Some(key.clone());
+    pair.email_ids = PerSide::default();
+    pair.flags.insert(ferry_core::Flag::Deleted);
+    pair.awaiting_expunge = Some(side);
+    PairChange::Insert(pair)
 }
 
 /// The flags a moved message had on each side before the move: in the
