@@ -95,6 +95,11 @@ pub struct SyncArgs {
     #[arg(long)]
     pub allow_mass_delete: bool,
 
+    /// Look at every message of every folder, trusting no shortcut that
+    /// skips a folder or message as unchanged
+    #[arg(long)]
+    pub full: bool,
+
     /// Print the plan as JSON (with `plan` or `--dry-run`)
     #[arg(long)]
     pub json: bool,

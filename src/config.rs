@@ -397,7 +397,7 @@ fn missing_file(location: &ConfigLocation) -> ConfigError {
         .collect();
     ConfigError::new(format!(
         "no config file at {} ({how}).\nCreate it; a minimal config is:\n{example}\n\n\
-         docs/config.md describes every key.",
+         ferry.toml(5) describes every key (man ferry.toml; in the source: man -l man/ferry.toml.5).",
         location.path.display()
     ))
 }

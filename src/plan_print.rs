@@ -9,7 +9,8 @@ use ferry_plan::folders::{FolderAction, Vanished};
 use serde_json::{Value, json};
 use std::io::Write;
 
-fn side_name(side: Side) -> &'static str {
+/// How the user knows a side.
+pub fn side_name(side: Side) -> &'static str {
     match side {
         Side::Far => "server",
         Side::Near => "maildir",

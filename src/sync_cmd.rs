@@ -37,7 +37,7 @@ pub fn run(
         let progress = crate::progress::for_account(&account.name, quiet || dry_run);
         match sync_account(config, account, args, dry_run, &signals, progress) {
             Ok(report) => {
-                print_summary(account, &report, dry_run, args.json, started)?;
+                print_summary(account, &report, (dry_run, args.json, quiet), started)?;
                 match report.exit_status() {
                     ExitStatus::GuardHeld => outcome.record_guard_hold(),
                     ExitStatus::Partial => outcome.record_partial_failure(),
@@ -198,20 +198,61 @@ fn options(account: &AccountConfig, args: &SyncArgs, dry_run: bool) -> SyncOptio
             remove: sides(account.remove),
         },
         dry_run,
+        full: args.full,
         control: Default::default(),
     }
+}
+
+/// The summary of a run; with `--quiet`, only what went wrong or was
+/// held back.
+fn print_problems(
+    out: &mut impl Write,
+    account: &AccountConfig,
+    report: &SyncReport,
+) -> anyhow::Result<()> {
+    if !report.guard_held() && !report.has_failures() {
+        return Ok(());
+    }
+    writeln!(out, "account {}:", account.name)?;
+    for (name, folder) in &report.folders {
+        for held in &folder.held {
+            writeln!(out, "  {name}: {}", held_line(held))?;
+        }
+        for failure in &folder.failed {
+            writeln!(out, "  {name}: failed: {failure}")?;
+        }
+    }
+    for vanished in &report.vanished {
+        let text = crate::plan_print::describe_vanished(vanished);
+        writeln!(out, "  not synced: {text}")?;
+    }
+    for failure in &report.folder_failures {
+        writeln!(out, "  failed: {failure}")?;
+    }
+    Ok(())
+}
+
+fn held_line(held: &ferry_plan::folder::Held) -> String {
+    format!(
+        "held: {} of {} messages would be removed from the {}; rerun with --allow-mass-delete if that is what you want",
+        held.removals,
+        held.total,
+        crate::plan_print::side_name(held.side)
+    )
 }
 
 fn print_summary(
     account: &AccountConfig,
     report: &SyncReport,
-    dry_run: bool,
-    json: bool,
+    (dry_run, json, quiet): (bool, bool, bool),
     started: Instant,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if dry_run {
         return crate::plan_print::print_plan(&mut out, account, report, json);
+    }
+    if quiet {
+        return print_problems(&mut out, account, report);
     }
     writeln!(out, "account {}:", account.name)?;
     let recovered = report.recovered;
@@ -247,11 +288,7 @@ fn print_summary(
         };
         writeln!(out, "{line}")?;
         for held in &folder.held {
-            writeln!(
-                out,
-                "    held: {} of {} messages would be removed on the {} side; rerun with --allow-mass-delete if that is what you want",
-                held.removals, held.total, held.side
-            )?;
+            writeln!(out, "    {}", held_line(held))?;
         }
         for failure in &folder.failed {
             writeln!(out, "    failed: {failure}")?;

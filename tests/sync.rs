@@ -822,6 +822,64 @@ fn progress_is_plain_lines_off_a_terminal() {
     let quiet = setup.ferry(&["sync", "-q"]);
     assert_eq!(quiet.code, 0, "{quiet:?}");
     assert!(quiet.stderr.is_empty(), "{quiet:?}");
+    assert!(quiet.stdout.is_empty(), "quiet: only problems: {quiet:?}");
     let idle = setup.sync();
     assert!(idle.stderr.is_empty(), "{idle:?}");
+}
+
+/// The mass-delete guard and the vanished-Maildir guard through the binary:
+/// exit 4, a message that says what was seen and what to do, nothing
+/// deleted; `--allow-mass-delete` lets the deletions through.
+#[test]
+fn the_guards_hold_mass_deletions_and_a_vanished_maildir() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    for n in 1..=25 {
+        client
+            .append("INBOX", &[], None, &message(n))
+            .expect("append");
+    }
+    setup.sync();
+    for (_, _, path) in setup.files("INBOX").into_iter().skip(3) {
+        std::fs::remove_file(path).expect("rm");
+    }
+    for args in [&["sync"][..], &["sync", "-q"]] {
+        let held = setup.ferry(args);
+        assert_eq!(held.code, 4, "{held:?}");
+        assert!(
+            held.stdout.contains(
+                "held: 22 of 25 messages would be removed from the server; rerun with --allow-mass-delete"
+            ),
+            "{held:?}"
+        );
+        let server = setup.dovecot.messages(USER, "INBOX").expect("messages");
+        assert_eq!(server.len(), 25, "nothing deleted");
+    }
+    let allowed = setup.ferry(&["sync", "--allow-mass-delete"]);
+    assert_eq!(allowed.code, 0, "{allowed:?}");
+    assert_eq!(
+        setup
+            .dovecot
+            .messages(USER, "INBOX")
+            .expect("messages")
+            .len(),
+        3
+    );
+
+    // The whole Maildir gone (an unmounted disk): nothing deleted anywhere.
+    std::fs::remove_dir_all(setup.maildir()).expect("rm -r");
+    let vanished = setup.ferry(&["sync"]);
+    assert_eq!(vanished.code, 4, "{vanished:?}");
+    assert!(
+        vanished.stdout.contains("lists no folder at all"),
+        "{vanished:?}"
+    );
+    assert_eq!(
+        setup
+            .dovecot
+            .messages(USER, "INBOX")
+            .expect("messages")
+            .len(),
+        3
+    );
 }

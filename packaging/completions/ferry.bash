@@ -211,7 +211,7 @@ _ferry() {
             return 0
             ;;
         ferry__subcmd__plan)
-            opts="-v -q -h -V --folder --dry-run --allow-mass-delete --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --folder --dry-run --allow-mass-delete --full --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,7 +251,7 @@ _ferry() {
             return 0
             ;;
         ferry__subcmd__sync)
-            opts="-v -q -h -V --folder --dry-run --allow-mass-delete --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --folder --dry-run --allow-mass-delete --full --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -46,6 +46,7 @@ complete -c ferry -n "__fish_ferry_using_subcommand sync" -l folder -d 'Sync onl
 complete -c ferry -n "__fish_ferry_using_subcommand sync" -l config -d 'The config file [default: $XDG_CONFIG_HOME/ferry/config.toml, else ~/.config/ferry/config.toml]' -r -F
 complete -c ferry -n "__fish_ferry_using_subcommand sync" -l dry-run -d 'Change nothing; print the plan (the same as `ferry plan`)'
 complete -c ferry -n "__fish_ferry_using_subcommand sync" -l allow-mass-delete -d 'Let through deletions the mass-delete guard held back (more than half of a folder and more than 20 messages)'
+complete -c ferry -n "__fish_ferry_using_subcommand sync" -l full -d 'Look at every message of every folder, trusting no shortcut that skips a folder or message as unchanged'
 complete -c ferry -n "__fish_ferry_using_subcommand sync" -l json -d 'Print the plan as JSON (with `plan` or `--dry-run`)'
 complete -c ferry -n "__fish_ferry_using_subcommand sync" -s v -l verbose -d 'More output: -v logs what ferry does, -vv adds protocol traces (passwords are never shown)'
 complete -c ferry -n "__fish_ferry_using_subcommand sync" -s q -l quiet -d 'Less output: errors and warnings only'
@@ -55,6 +56,7 @@ complete -c ferry -n "__fish_ferry_using_subcommand plan" -l folder -d 'Sync onl
 complete -c ferry -n "__fish_ferry_using_subcommand plan" -l config -d 'The config file [default: $XDG_CONFIG_HOME/ferry/config.toml, else ~/.config/ferry/config.toml]' -r -F
 complete -c ferry -n "__fish_ferry_using_subcommand plan" -l dry-run -d 'Change nothing; print the plan (the same as `ferry plan`)'
 complete -c ferry -n "__fish_ferry_using_subcommand plan" -l allow-mass-delete -d 'Let through deletions the mass-delete guard held back (more than half of a folder and more than 20 messages)'
+complete -c ferry -n "__fish_ferry_using_subcommand plan" -l full -d 'Look at every message of every folder, trusting no shortcut that skips a folder or message as unchanged'
 complete -c ferry -n "__fish_ferry_using_subcommand plan" -l json -d 'Print the plan as JSON (with `plan` or `--dry-run`)'
 complete -c ferry -n "__fish_ferry_using_subcommand plan" -s v -l verbose -d 'More output: -v logs what ferry does, -vv adds protocol traces (passwords are never shown)'
 complete -c ferry -n "__fish_ferry_using_subcommand plan" -s q -l quiet -d 'Less output: errors and warnings only'

@@ -55,6 +55,7 @@ _arguments "${_arguments_options[@]}" : \
 '--config=[The config file \[default\: \$XDG_CONFIG_HOME/ferry/config.toml, else ~/.config/ferry/config.toml\]]:PATH:_files' \
 '--dry-run[Change nothing; print the plan (the same as \`ferry plan\`)]' \
 '--allow-mass-delete[Let through deletions the mass-delete guard held back (more than half of a folder and more than 20 messages)]' \
+'--full[Look at every message of every folder, trusting no shortcut that skips a folder or message as unchanged]' \
 '--json[Print the plan as JSON (with \`plan\` or \`--dry-run\`)]' \
 '(-q --quiet)*-v[More output\: -v logs what ferry does, -vv adds protocol traces (passwords are never shown)]' \
 '(-q --quiet)*--verbose[More output\: -v logs what ferry does, -vv adds protocol traces (passwords are never shown)]' \
@@ -73,6 +74,7 @@ _arguments "${_arguments_options[@]}" : \
 '--config=[The config file \[default\: \$XDG_CONFIG_HOME/ferry/config.toml, else ~/.config/ferry/config.toml\]]:PATH:_files' \
 '--dry-run[Change nothing; print the plan (the same as \`ferry plan\`)]' \
 '--allow-mass-delete[Let through deletions the mass-delete guard held back (more than half of a folder and more than 20 messages)]' \
+'--full[Look at every message of every folder, trusting no shortcut that skips a folder or message as unchanged]' \
 '--json[Print the plan as JSON (with \`plan\` or \`--dry-run\`)]' \
 '(-q --quiet)*-v[More output\: -v logs what ferry does, -vv adds protocol traces (passwords are never shown)]' \
 '(-q --quiet)*--verbose[More output\: -v logs what ferry does, -vv adds protocol traces (passwords are never shown)]' \

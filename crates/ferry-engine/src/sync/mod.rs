@@ -37,6 +37,11 @@ pub struct SyncOptions {
     pub folders: FolderPolicy,
     /// Plan only: change nothing anywhere.
     pub dry_run: bool,
+    /// Trust no shortcut: every folder is listed and every message looked
+    /// at, whatever the markers of the last sync say (`ferry sync
+    /// --full`). Every run does so today; the markers each run saves are
+    /// for the shortcuts this disables.
+    pub full: bool,
 }
 
 /// Why a run stopped.
