@@ -33,6 +33,7 @@ impl Session {
         let mut session = Session {
             transport,
             framer: Framer::new(limits),
+            read_buf: vec![0u8; 64 << 10].into_boxed_slice(),
             options: options.clone(),
             next_tag: 1,
             capabilities: Vec::new(),

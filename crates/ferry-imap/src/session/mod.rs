@@ -56,6 +56,9 @@ pub type TraceSink = Box<dyn FnMut(TraceDirection, &str) + Send>;
 pub struct Session {
     transport: Transport,
     framer: Framer,
+    /// What one read takes from the transport (allocated once: zeroing
+    /// 64 KiB for every response line cost more than parsing it).
+    read_buf: Box<[u8]>,
     options: ServerOptions,
     next_tag: u32,
     capabilities: Vec<String>,
@@ -584,12 +587,11 @@ impl Session {
     }
 
     fn read_frame(&mut self, sink: &mut dyn LiteralSink, verb: &str) -> Result<Frame> {
-        let mut buf = [0u8; 64 << 10];
         loop {
             if let Some(frame) = self.framer.next_frame(sink)? {
                 return Ok(frame);
             }
-            let n = match self.transport.read(&mut buf) {
+            let n = match self.transport.read(&mut self.read_buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.io_error(e, verb)),
@@ -607,7 +609,7 @@ impl Session {
                     },
                 });
             }
-            self.framer.feed(&buf[..n]);
+            self.framer.feed(&self.read_buf[..n]);
         }
     }
 
