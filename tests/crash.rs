@@ -30,11 +30,7 @@ fn scenario() -> Setup {
     client
         .append("Old", &[], None, &message(9))
         .expect("append");
-    for n in 1..=6 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=6, &[]);
     client
         .append("Archive", &["\\Seen"], None, &message(7))
         .expect("append");

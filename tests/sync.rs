@@ -505,12 +505,7 @@ fn a_local_save_to_folder_under_a_new_name_is_a_server_move() {
 #[test]
 fn a_uidvalidity_reset_re_pairs_without_downloading_or_deleting() {
     let setup = Setup::new(DovecotOptions::default());
-    let mut client = setup.dovecot.client().expect("client");
-    for n in 1..=4 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=4, &[]);
     setup.sync();
     let before = setup.files("INBOX");
     let (validity, _, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
@@ -799,11 +794,7 @@ fn folder_renames_flow_both_ways_without_copying() {
 fn progress_is_plain_lines_off_a_terminal() {
     let setup = Setup::new(DovecotOptions::default());
     let mut client = setup.dovecot.client().expect("client");
-    for n in 1..=3 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=3, &[]);
     let run = setup.sync();
     assert!(
         run.stderr
@@ -833,12 +824,7 @@ fn progress_is_plain_lines_off_a_terminal() {
 #[test]
 fn the_guards_hold_mass_deletions_and_a_vanished_maildir() {
     let setup = Setup::new(DovecotOptions::default());
-    let mut client = setup.dovecot.client().expect("client");
-    for n in 1..=25 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=25, &[]);
     setup.sync();
     for (_, _, path) in setup.files("INBOX").into_iter().skip(3) {
         std::fs::remove_file(path).expect("rm");

@@ -457,11 +457,7 @@ fn new_messages_both_ways_keep_flags_and_dates_without_extensions() {
 fn every_flag_changes_both_ways_without_extensions() {
     let setup = bare_server();
     let mut client = setup.dovecot.client().expect("client");
-    for n in 1..=2 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=2, &[]);
     traced(&setup, &["sync"]);
     let local = local_by_subject(&setup, "INBOX");
     assert_eq!(local[&subject(1)].info, "");
@@ -583,11 +579,7 @@ fn keywords_on_the_server_are_kept_without_extensions() {
 fn deletions_flow_both_ways_and_stay_marked_deleted_without_uidplus() {
     let setup = bare_server();
     let mut client = setup.dovecot.client().expect("client");
-    for n in 1..=3 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=3, &[]);
     traced(&setup, &["sync"]);
     let local = local_by_subject(&setup, "INBOX");
     assert_eq!(local.len(), 3);
@@ -637,11 +629,7 @@ fn messages_ferry_removed_without_uidplus_await_expunge_out_of_the_plan() {
     let setup = bare_server();
     let mut client = setup.dovecot.client().expect("client");
     client.create("Archive").expect("create");
-    for n in 1..=3 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=3, &[]);
     traced(&setup, &["sync"]);
     let local = local_by_subject(&setup, "INBOX");
     std::fs::remove_file(&local[&subject(1)].path).expect("rm");
@@ -828,11 +816,7 @@ fn a_change_wins_over_a_deletion_both_ways_without_extensions() {
     let setup = bare_server();
     let mut client = setup.dovecot.client().expect("client");
     client.create("Archive").expect("create");
-    for n in 1..=6 {
-        client
-            .append("INBOX", &[], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=6, &[]);
     traced(&setup, &["sync"]);
     let local = local_by_subject(&setup, "INBOX");
     let server = server_by_id(&setup, "INBOX");
@@ -911,11 +895,7 @@ fn a_move_with_flag_changes_is_one_move_and_keeps_every_change_without_extension
     let setup = bare_server();
     let mut client = setup.dovecot.client().expect("client");
     client.create("Archive").expect("create");
-    for n in 1..=2 {
-        client
-            .append("INBOX", &["\\Seen"], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 1..=2, &["\\Seen"]);
     traced(&setup, &["sync"]);
     let local = local_by_subject(&setup, "INBOX");
     let server = server_by_id(&setup, "INBOX");
@@ -1462,11 +1442,7 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
         set_local_letters(&local[&subject(n)], letters);
     }
     // New on the server, downloaded during the run.
-    for n in 9..=10 {
-        client
-            .append("INBOX", &["\\Seen"], None, &message(n))
-            .expect("append");
-    }
+    setup.append_messages("INBOX", 9..=10, &["\\Seen"]);
     let uids: BTreeMap<u32, u32> = (1..=10)
         .map(|n| (n, server_by_id(&setup, "INBOX")[&id(n)].0))
         .collect();

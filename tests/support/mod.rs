@@ -71,6 +71,22 @@ impl Setup {
         setup
     }
 
+    /// Puts messages `numbers` ([`message`]) into `folder` on the server,
+    /// with `flags`, as another client would.
+    pub fn append_messages(
+        &self,
+        folder: &str,
+        numbers: std::ops::RangeInclusive<u32>,
+        flags: &[&str],
+    ) {
+        let mut client = self.dovecot.client().expect("client");
+        for n in numbers {
+            client
+                .append(folder, flags, None, &message(n))
+                .expect("append");
+        }
+    }
+
     /// Makes a local folder (fs layout) as a mail reader would find it.
     pub fn local_folder(&self, folder: &str) {
         for sub in ["cur", "new", "tmp"] {
