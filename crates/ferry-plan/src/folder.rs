@@ -23,7 +23,7 @@
 
 use crate::flags;
 use ferry_core::{Flag, Flags, MessageKey, MessageMeta, PerSide, Side};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The guard's thresholds (design.md): more than this share of a folder...
 pub const GUARD_SHARE: f64 = 0.5;
@@ -385,16 +385,18 @@ fn changed_since(base: &Flags, now: &Flags) -> bool {
 /// Messages in no pair: re-pair equal contents, copy the rest.
 fn plan_unpaired(unpaired: PerSide<Vec<&MessageMeta>>, policy: &Policy, out: &mut Vec<Action>) {
     let mut matched: PerSide<BTreeSet<&MessageKey>> = PerSide::default();
+    let index = ContentIndex::new(&unpaired.near);
     for far in &unpaired.far {
-        let partner = unpaired
-            .near
-            .iter()
+        let partner = index
+            .candidates(far)
+            .into_iter()
+            .map(|i| unpaired.near[i])
             .filter(|near| !matched.near.contains(&near.key))
             .find(|near| far.same_content(near));
         if let Some(near) = partner {
             matched.far.insert(&far.key);
             matched.near.insert(&near.key);
-            plan_adoption(PerSide::new(*far, *near), out);
+            plan_adoption(PerSide::new(*far, near), out);
         }
     }
     for side in Side::BOTH {
@@ -406,6 +408,48 @@ fn plan_unpaired(unpaired: PerSide<Vec<&MessageMeta>>, policy: &Policy, out: &mu
                 plan_copy(side, message, policy, out);
             }
         }
+    }
+}
+
+/// Messages by fingerprint and by Message-ID and size, to find those that
+/// may have the same content as another without comparing every pair.
+struct ContentIndex<'a> {
+    by_fingerprint: HashMap<ferry_core::Fingerprint, Vec<usize>>,
+    by_id: HashMap<(&'a str, u64), Vec<usize>>,
+}
+
+impl<'a> ContentIndex<'a> {
+    fn new(messages: &[&'a MessageMeta]) -> ContentIndex<'a> {
+        let mut index = ContentIndex {
+            by_fingerprint: HashMap::new(),
+            by_id: HashMap::new(),
+        };
+        for (i, m) in messages.iter().enumerate() {
+            if let Some(fp) = m.fingerprint {
+                index.by_fingerprint.entry(fp).or_default().push(i);
+            }
+            if let (Some(id), Some(size)) = (&m.message_id, m.size) {
+                index.by_id.entry((id.as_str(), size)).or_default().push(i);
+            }
+        }
+        index
+    }
+
+    /// The positions that may hold `message`'s content, in order.
+    fn candidates(&self, message: &MessageMeta) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        if let Some(found) = message
+            .fingerprint
+            .and_then(|fp| self.by_fingerprint.get(&fp))
+        {
+            out.extend(found);
+        }
+        if let (Some(id), Some(size)) = (&message.message_id, message.size) {
+            out.extend(self.by_id.get(&(id.as_str(), size)).into_iter().flatten());
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 

@@ -14,8 +14,8 @@
 
 use crate::flags;
 use crate::folder::{self, Action, FolderPlan, Pair, Policy};
-use ferry_core::{Flags, MessageKey, MessageMeta, PerSide, Side};
-use std::collections::BTreeMap;
+use ferry_core::{Fingerprint, Flags, MessageKey, MessageMeta, PerSide, Side};
+use std::collections::{BTreeMap, HashMap};
 
 /// One folder's inputs.
 #[derive(Debug, Clone, Copy)]
@@ -86,19 +86,29 @@ pub fn plan_account(folders: &[FolderState<'_>], policy: &Policy) -> AccountPlan
                 .collect()
         })
         .collect();
-    let departures = find_departures(folders, &diffs);
-    let arrivals = find_arrivals(folders, &diffs);
+    let metas: Vec<PerSide<HashMap<&MessageKey, &MessageMeta>>> = folders
+        .iter()
+        .map(|f| {
+            f.now
+                .map(|_, list| list.iter().map(|m| (&m.key, m)).collect())
+        })
+        .collect();
+    let departures = find_departures(folders, &metas, &diffs);
+    let arrivals = find_arrivals(&metas, &diffs);
+    let index = ArrivalIndex::new(&arrivals);
     let mut moves = Vec::new();
     let mut taken = vec![false; arrivals.len()];
     for departure in departures {
         let vanished_on = departure.stays_on.other();
-        let found = arrivals.iter().enumerate().find(|(i, a)| {
-            !taken[*i]
+        let found = index.candidates(&departure).into_iter().find(|&i| {
+            let a = &arrivals[i];
+            !taken[i]
                 && a.folder != departure.folder
                 && a.side == vanished_on
                 && same_message(&departure, a.meta)
         });
-        if let Some((i, arrival)) = found {
+        if let Some(i) = found {
+            let arrival = &arrivals[i];
             taken[i] = true;
             diffs[departure.folder][departure.action] = None;
             diffs[arrival.folder][arrival.action] = None;
@@ -112,13 +122,24 @@ pub fn plan_account(folders: &[FolderState<'_>], policy: &Policy) -> AccountPlan
     }
 }
 
-fn find_departures(folders: &[FolderState<'_>], diffs: &[Vec<Option<Action>>]) -> Vec<Departure> {
+/// Each folder's snapshots by key.
+type Metas<'a> = [PerSide<HashMap<&'a MessageKey, &'a MessageMeta>>];
+
+fn find_departures(
+    folders: &[FolderState<'_>],
+    metas: &Metas<'_>,
+    diffs: &[Vec<Option<Action>>],
+) -> Vec<Departure> {
     let mut out = Vec::new();
     for (f, actions) in diffs.iter().enumerate() {
+        let mut pairs: Option<PerSide<HashMap<&MessageKey, &Pair>>> = None;
         for (i, action) in actions.iter().enumerate() {
             let (stays_on, key, flags) = match action {
                 Some(Action::Remove { side, key } | Action::MarkDeleted { side, key }) => {
-                    let flags = current_flags(folders[f].now[*side], key);
+                    let flags = metas[f][*side]
+                        .get(key)
+                        .map(|m| m.flags.clone())
+                        .unwrap_or_default();
                     (*side, key.clone(), flags)
                 }
                 Some(Action::Copy {
@@ -129,7 +150,17 @@ fn find_departures(folders: &[FolderState<'_>], diffs: &[Vec<Option<Action>>]) -
                 }) => (*from, key.clone(), flags.clone()),
                 _ => continue,
             };
-            let Some(pair) = folders[f].pairs.iter().find(|p| p.keys[stays_on] == key) else {
+            // Indexed once per folder that has departures.
+            let pairs = pairs.get_or_insert_with(|| {
+                PerSide::from_fn(|side| {
+                    folders[f]
+                        .pairs
+                        .iter()
+                        .map(|p| (&p.keys[side], p))
+                        .collect()
+                })
+            });
+            let Some(pair) = pairs[stays_on].get(&key).copied() else {
                 continue;
             };
             out.push(Departure {
@@ -146,10 +177,7 @@ fn find_departures(folders: &[FolderState<'_>], diffs: &[Vec<Option<Action>>]) -
     out
 }
 
-fn find_arrivals<'a>(
-    folders: &[FolderState<'a>],
-    diffs: &[Vec<Option<Action>>],
-) -> Vec<Arrival<'a>> {
+fn find_arrivals<'a>(metas: &Metas<'a>, diffs: &[Vec<Option<Action>>]) -> Vec<Arrival<'a>> {
     let mut out = Vec::new();
     for (f, actions) in diffs.iter().enumerate() {
         for (i, action) in actions.iter().enumerate() {
@@ -160,7 +188,7 @@ fn find_arrivals<'a>(
                 ..
             }) = action
             {
-                if let Some(meta) = folders[f].now[*from].iter().find(|m| &m.key == key) {
+                if let Some(meta) = metas[f][*from].get(key).copied() {
                     out.push(Arrival {
                         folder: f,
                         action: i,
@@ -174,11 +202,51 @@ fn find_arrivals<'a>(
     out
 }
 
-fn current_flags(list: &[MessageMeta], key: &MessageKey) -> Flags {
-    list.iter()
-        .find(|m| &m.key == key)
-        .map(|m| m.flags.clone())
-        .unwrap_or_default()
+/// Arrivals by what can make them the same message as a departure: the
+/// key (a Maildir name), the fingerprint, the Message-ID and size. The
+/// candidates are then checked with [`same_message`]; without the index,
+/// matching would compare every departure with every arrival.
+struct ArrivalIndex<'a> {
+    by_key: HashMap<&'a MessageKey, Vec<usize>>,
+    by_fingerprint: HashMap<Fingerprint, Vec<usize>>,
+    by_id: HashMap<(&'a str, u64), Vec<usize>>,
+}
+
+impl<'a> ArrivalIndex<'a> {
+    fn new(arrivals: &[Arrival<'a>]) -> ArrivalIndex<'a> {
+        let mut index = ArrivalIndex {
+            by_key: HashMap::new(),
+            by_fingerprint: HashMap::new(),
+            by_id: HashMap::new(),
+        };
+        for (i, a) in arrivals.iter().enumerate() {
+            index.by_key.entry(&a.meta.key).or_default().push(i);
+            if let Some(fp) = a.meta.fingerprint {
+                index.by_fingerprint.entry(fp).or_default().push(i);
+            }
+            if let (Some(id), Some(size)) = (&a.meta.message_id, a.meta.size) {
+                index.by_id.entry((id, size)).or_default().push(i);
+            }
+        }
+        index
+    }
+
+    /// The arrivals that may be `departure`'s message, in arrival order.
+    fn candidates(&self, departure: &Departure) -> Vec<usize> {
+        let content = &departure.pair.content;
+        let mut out: Vec<usize> = Vec::new();
+        let mut add = |found: Option<&Vec<usize>>| out.extend(found.into_iter().flatten());
+        add(self.by_key.get(&departure.vanished_key));
+        if let Some(fp) = content.fingerprint {
+            add(self.by_fingerprint.get(&fp));
+        }
+        if let (Some(id), Some(size)) = (&content.message_id, content.size) {
+            add(self.by_id.get(&(id.as_str(), size)));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// Whether `arrival` is the message that vanished in the departure's
