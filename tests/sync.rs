@@ -869,3 +869,47 @@ fn the_guards_hold_mass_deletions_and_a_vanished_maildir() {
         3
     );
 }
+
+/// A folder deleted on the server and another created there with the same
+/// UIDs is no rename: the deleted one is reported as vanished (nothing
+/// deleted locally), the new one is synced as new.
+#[test]
+fn a_deleted_and_a_new_folder_with_the_same_uids_are_no_rename() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("R2023").expect("create");
+    setup.append_messages("R2023", 1..=3, &[]);
+    setup.sync();
+    let (validity, _, _) = setup.dovecot.mailbox_status(USER, "R2023").expect("status");
+    client.delete("R2023").expect("delete");
+    client.create("R2024").expect("create");
+    setup.append_messages("R2024", 11..=13, &[]);
+    // Cyrus-like: the same UIDVALIDITY, and the same UIDs 1..=3.
+    setup
+        .dovecot
+        .reset_uidvalidity(USER, "R2024", validity)
+        .expect("uidvalidity");
+    let run = setup.ferry(&["sync"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stdout.contains("folder R2023 is gone from the server"),
+        "{run:?}"
+    );
+    assert_eq!(setup.files("R2023").len(), 3, "nothing deleted locally");
+    let subjects: Vec<String> = (setup.files("R2024").iter())
+        .map(|(_, _, p)| read_subject(p))
+        .collect();
+    assert_eq!(subjects.len(), 3, "{run:?}");
+    assert!(
+        subjects.iter().all(|s| s.starts_with("message 1")),
+        "{subjects:?}"
+    );
+    assert_eq!(
+        setup
+            .dovecot
+            .messages(USER, "R2024")
+            .expect("messages")
+            .len(),
+        3
+    );
+}

@@ -1,8 +1,8 @@
 //! Folder renames seen by content (design.md, "Stores"): without MAILBOXID
 //! a rename shows up as a known folder gone from one side and a new folder
 //! on that side only. Where the new folder holds the known folder's
-//! messages (the same Maildir file names, the same UIDs under the same
-//! UIDVALIDITY, or the same Message-ID and size), it is taken for a rename
+//! messages (the same Maildir file names, or the same Message-ID and size;
+//! never UIDs alone), it is taken for a rename
 //! and repeated on the other side; nothing is copied or deleted.
 
 use super::SyncError;
@@ -36,10 +36,7 @@ pub(crate) fn see_renames<F: Store, N: Store>(
             continue;
         };
         let pairs = state.load_pairs(folder.id)?;
-        let validity = folder.validity[side];
-        let same_uids =
-            snapshot.identity.validity.is_none() || snapshot.identity.validity == validity;
-        if holds_the_pairs(&snapshot, &pairs, side, same_uids) {
+        if holds_the_pairs(&snapshot, &pairs, side) {
             tracing::info!(%side, %from, %to, "folder renamed");
             if let Some(k) = known
                 .iter_mut()
@@ -69,12 +66,15 @@ fn usable<E: StoreError>(
 }
 
 /// Whether at least half of the pairs are in the snapshot and they make
-/// at least half of it.
-fn holds_the_pairs(snapshot: &Snapshot, pairs: &[StoredPair], side: Side, same_uids: bool) -> bool {
+/// at least half of it. A message counts when it has the pair's Maildir
+/// file name (unique by construction), or its Message-ID and size; a UID
+/// alone proves nothing (a deleted folder and a new one can hold the same
+/// UIDs under the same UIDVALIDITY).
+fn holds_the_pairs(snapshot: &Snapshot, pairs: &[StoredPair], side: Side) -> bool {
     let keys: BTreeSet<&MessageKey> = pairs
         .iter()
-        .filter(|_| same_uids)
         .filter_map(|p| p.pair.keys[side].as_ref())
+        .filter(|k| matches!(k, MessageKey::Name(_)))
         .collect();
     let contents: BTreeSet<(&str, u64)> = pairs
         .iter()

@@ -349,28 +349,21 @@ impl Transport {
 }
 
 impl Transport {
-    /// Sends the gathered bytes (through DEFLATE when active).
+    /// Sends the gathered bytes (through DEFLATE when active). What was
+    /// sent leaves the buffer; on an error the rest stays, so nothing is
+    /// lost or sent twice; an interrupted send (a signal) is retried.
     fn send_pending(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let data = std::mem::take(&mut self.pending);
-        let sent = self.write_through(&data);
-        self.pending = data;
-        self.pending.clear();
-        sent
-    }
-
-    fn write_through(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let n = match &mut self.deflate {
-                Some(deflate) => deflate.write(&mut self.stream, data)?,
-                None => self.stream.write(data)?,
+        while !self.pending.is_empty() {
+            let sent = match &mut self.deflate {
+                Some(deflate) => deflate.write(&mut self.stream, &self.pending),
+                None => self.stream.write(&self.pending),
             };
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+            match sent {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => drop(self.pending.drain(..n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            data = &data[n..];
         }
         Ok(())
     }
@@ -382,8 +375,11 @@ impl Read for Transport {
     /// Bytes still gathered for sending are sent first: whoever waits for
     /// an answer has asked a question.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.pending.is_empty() {
-            self.flush()?;
+        while !self.pending.is_empty() {
+            match self.flush() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => other?,
+            }
         }
         match &mut self.deflate {
             Some(deflate) => deflate.read(&mut self.stream, buf),
@@ -393,19 +389,16 @@ impl Read for Transport {
 }
 
 impl Write for Transport {
-    /// Gathers `buf`; sends when the gathered bytes would pass
-    /// [`SEND_BUFFER`] (a large literal goes through without a copy).
+    /// Gathers `buf`, after sending what was gathered once that reaches
+    /// [`SEND_BUFFER`]. All of `buf` is taken, or (on an error) none of it:
+    /// `write_all` never sends a byte twice or drops one.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if matches!(self.stream, Stream::Broken) {
             // Not even gathered: nothing may go out after a failed handshake.
             return Err(Stream::broken());
         }
-        if self.pending.len() + buf.len() > SEND_BUFFER {
+        if self.pending.len() >= SEND_BUFFER {
             self.send_pending()?;
-            if buf.len() >= SEND_BUFFER {
-                self.write_through(buf)?;
-                return Ok(buf.len());
-            }
         }
         self.pending.extend_from_slice(buf);
         Ok(buf.len())
@@ -414,9 +407,15 @@ impl Write for Transport {
     /// Sends everything written so far (sync-flushing DEFLATE).
     fn flush(&mut self) -> io::Result<()> {
         self.send_pending()?;
-        match &mut self.deflate {
-            Some(deflate) => deflate.flush(&mut self.stream),
-            None => self.stream.flush(),
+        loop {
+            let flushed = match &mut self.deflate {
+                Some(deflate) => deflate.flush(&mut self.stream),
+                None => self.stream.flush(),
+            };
+            match flushed {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
         }
     }
 }
