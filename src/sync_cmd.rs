@@ -191,6 +191,7 @@ fn options(account: &AccountConfig, args: &SyncArgs, dry_run: bool) -> SyncOptio
             expunge: sides(account.expunge),
             max_size: account.max_size,
             allow_mass_delete: args.allow_mass_delete,
+            ..Policy::default()
         },
         folders: FolderPolicy {
             filter: FolderFilter::new(&patterns),

@@ -913,3 +913,40 @@ fn a_deleted_and_a_new_folder_with_the_same_uids_are_no_rename() {
         3
     );
 }
+
+/// A message with a server keyword moved locally keeps the keyword on the
+/// server (the Maildir file cannot show it; the state remembers it).
+#[test]
+fn a_local_move_keeps_server_keywords() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    setup.append_messages("INBOX", 1..=1, &["$Label1", "\\Seen"]);
+    setup.sync();
+    let (key, info, path) = setup.files("INBOX").remove(0);
+    let moved = setup
+        .maildir()
+        .join("Archive/cur")
+        .join(format!("{key}:2,{info}"));
+    std::fs::rename(path, moved).expect("mv");
+    let run = setup.sync();
+    assert!(run.stdout.contains("moved 1"), "{run:?}");
+    let archive = setup.dovecot.messages(USER, "Archive").expect("messages");
+    assert_eq!(archive.len(), 1, "{run:?}");
+    assert!(
+        archive[0].flags.contains(&"$Label1".to_string()),
+        "{archive:?}"
+    );
+    let again = setup.sync();
+    assert!(
+        again
+            .stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "{again:?}"
+    );
+    let archive = setup.dovecot.messages(USER, "Archive").expect("messages");
+    assert!(
+        archive[0].flags.contains(&"$Label1".to_string()),
+        "{archive:?}"
+    );
+}

@@ -44,6 +44,9 @@ pub struct Policy {
     pub max_size: Option<u64>,
     /// `--allow-mass-delete`: the guard lets removals through.
     pub allow_mass_delete: bool,
+    /// Whether each side holds keywords; where not (Maildir names), a
+    /// message moved in there still has the keywords of its pair.
+    pub keeps_keywords: PerSide<bool>,
 }
 
 impl Default for Policy {
@@ -53,6 +56,7 @@ impl Default for Policy {
             expunge: PerSide::new(true, true),
             max_size: None,
             allow_mass_delete: false,
+            keeps_keywords: PerSide::new(true, true),
         }
     }
 }

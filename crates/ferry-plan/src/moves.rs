@@ -94,6 +94,7 @@ pub fn plan_account(folders: &[FolderState<'_>], policy: &Policy) -> AccountPlan
         })
         .collect();
     let departures = find_departures(folders, &metas, &diffs);
+    let keeps_keywords = policy.keeps_keywords;
     let arrivals = find_arrivals(&metas, &diffs);
     let index = ArrivalIndex::new(&arrivals);
     let mut moves = Vec::new();
@@ -112,7 +113,7 @@ pub fn plan_account(folders: &[FolderState<'_>], policy: &Policy) -> AccountPlan
             taken[i] = true;
             diffs[departure.folder][departure.action] = None;
             diffs[arrival.folder][arrival.action] = None;
-            moves.push(make_move(folders, &departure, arrival));
+            moves.push(make_move(folders, &departure, arrival, keeps_keywords));
         }
     }
     moves.sort();
@@ -258,15 +259,28 @@ fn same_message(departure: &Departure, arrival: &MessageMeta) -> bool {
     same_name || departure.pair.content.matches(arrival)
 }
 
-fn make_move(folders: &[FolderState<'_>], departure: &Departure, arrival: &Arrival<'_>) -> Move {
+fn make_move(
+    folders: &[FolderState<'_>],
+    departure: &Departure,
+    arrival: &Arrival<'_>,
+    keeps_keywords: PerSide<bool>,
+) -> Move {
     let base = &departure.pair.flags;
     let now = PerSide::from_fn(|s| {
-        if s == departure.stays_on {
-            &departure.flags
+        let mut flags = if s == departure.stays_on {
+            departure.flags.clone()
         } else {
-            &arrival.meta.flags
+            arrival.meta.flags.clone()
+        };
+        if !keeps_keywords[s] {
+            // The side cannot show keywords: it has the pair's.
+            for keyword in base.iter().filter(|f| f.maildir_letter().is_none()) {
+                flags.insert(keyword.clone());
+            }
         }
+        flags
     });
+    let now = now.as_ref();
     Move {
         side: departure.stays_on,
         from_folder: folders[departure.folder].name.to_string(),

@@ -150,7 +150,11 @@ pub fn sync<F: Store, N: Store>(
             pairs: &p.pairs,
         })
         .collect();
-    let plan = plan_account(&states, &options.policy);
+    let policy = ferry_plan::folder::Policy {
+        keeps_keywords: PerSide::new(far.capabilities().keywords, near.capabilities().keywords),
+        ..options.policy
+    };
+    let plan = plan_account(&states, &policy);
     report.record_plan(&plan);
     if options.dry_run {
         report.plan = Some(plan);
