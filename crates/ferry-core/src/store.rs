@@ -91,6 +91,11 @@ pub struct Snapshot {
     /// Every message, with flags (and size, Message-ID, fingerprint where
     /// the store knows them cheaply).
     pub messages: Vec<MessageMeta>,
+    /// The folder changed so recently that the listing may have missed a
+    /// message renamed while it was taken (a Maildir directory within its
+    /// clock's granularity): before a missing message is taken for
+    /// deleted, [`Store::settled_snapshot`] is asked.
+    pub unsettled: bool,
 }
 
 /// A message about to be stored.
@@ -177,8 +182,14 @@ pub trait Store {
     /// Renames a folder.
     fn rename_folder(&mut self, from: &str, to: &str) -> Result<(), Self::Error>;
 
-    /// Lists a folder's messages.
+    /// Lists a folder's messages, quickly (see [`Snapshot::unsettled`]).
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error>;
+
+    /// Lists a folder's messages once it has stopped changing, waiting
+    /// for that if need be. The default is [`Store::snapshot`].
+    fn settled_snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error> {
+        self.snapshot(folder)
+    }
 
     /// What the snapshot left out for `keys` (their Message-ID and exact
     /// CRLF size), read from the messages themselves, so a copy can be

@@ -215,6 +215,28 @@ impl MaildirStore {
         }
     }
 
+    /// A snapshot of `folder` listed with `options`.
+    fn snapshot_with(&mut self, folder: &str, options: ScanOptions) -> Result<Snapshot, Error> {
+        let at = self.at(folder)?;
+        let listing = at
+            .dir
+            .scan_with(options)
+            .map_err(|e| self.fail(folder, None, e))?;
+        report(folder, &listing);
+        let markers = Markers {
+            stamps: listing.proof().map(|t| (t.new_ns, t.cur_ns)),
+            ..Markers::default()
+        };
+        let messages = listing.messages().iter().map(meta).collect();
+        self.cache.fill(folder, &listing);
+        Ok(Snapshot {
+            identity: FolderIdentity::default(),
+            markers,
+            messages,
+            unsettled: listing.proof().is_none(),
+        })
+    }
+
     /// Lists `at` again (one quick pass) and remembers the listing.
     fn rescan(&mut self, at: &mut At) -> Result<(), Error> {
         let quick = ScanOptions {
@@ -528,31 +550,20 @@ impl Store for MaildirStore {
         }
     }
 
+    /// Never waits for a just-changed directory to settle; such a listing
+    /// is [`Snapshot::unsettled`].
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Error> {
-        let at = self.at(folder)?;
-        // Never waits for a just-changed directory to settle: the listing
-        // is right either way; only the proof that lets the next run skip
-        // an unchanged folder is missing then, and that run lists it again.
         let options = ScanOptions {
             wait_to_settle: false,
             ..ScanOptions::default()
         };
-        let listing = at
-            .dir
-            .scan_with(options)
-            .map_err(|e| self.fail(folder, None, e))?;
-        report(folder, &listing);
-        let markers = Markers {
-            stamps: listing.proof().map(|t| (t.new_ns, t.cur_ns)),
-            ..Markers::default()
-        };
-        let messages = listing.messages().iter().map(meta).collect();
-        self.cache.fill(folder, &listing);
-        Ok(Snapshot {
-            identity: FolderIdentity::default(),
-            markers,
-            messages,
-        })
+        self.snapshot_with(folder, options)
+    }
+
+    /// Waits (a clock tick, at most a few seconds on a filesystem with
+    /// whole-second times) until the directories have settled.
+    fn settled_snapshot(&mut self, folder: &str) -> Result<Snapshot, Error> {
+        self.snapshot_with(folder, ScanOptions::default())
     }
 
     /// Always a key: [`MaildirStore::new_key`].

@@ -171,6 +171,7 @@ impl ImapStore {
         messages.sort_by(|a, b| a.key.cmp(&b.key));
         messages.dedup_by(|a, b| a.key == b.key);
         Ok(Snapshot {
+            unsettled: false,
             identity: FolderIdentity {
                 validity: selected.uid_validity.and_then(|v| UidValidity::new(v).ok()),
                 mailbox_id: selected.mailbox_id,

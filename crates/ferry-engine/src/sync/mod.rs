@@ -242,6 +242,7 @@ fn prepare<F: Store, N: Store>(
         Some(id) => {
             observe_validities(state, id, &snapshots, dry_run).map_err(|e| e.to_string())?;
             let loaded = state.load_pairs(id).map_err(|e| e.to_string())?;
+            settle_if_missing(far, near, name, &loaded, &mut snapshots)?;
             let loaded = forget_expunged(state, loaded, &snapshots, dry_run)?;
             complete_partial_pairs(far, near, state, name, loaded, dry_run)?
         }
@@ -275,10 +276,46 @@ fn creates(actions: &[FolderAction], side: Side, name: &str) -> bool {
 
 fn empty_snapshot() -> Snapshot {
     Snapshot {
+        unsettled: false,
         identity: Default::default(),
         markers: Default::default(),
         messages: Vec::new(),
     }
+}
+
+/// A quick snapshot that may have missed a message (see
+/// [`Snapshot::unsettled`]) is taken again, settled, when a paired message
+/// is missing from it: a miss must not be taken for a deletion.
+fn settle_if_missing<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    name: &str,
+    stored: &[StoredPair],
+    snapshots: &mut PerSide<Snapshot>,
+) -> Result<(), String> {
+    for side in Side::BOTH {
+        if !snapshots[side].unsettled {
+            continue;
+        }
+        let present: std::collections::BTreeSet<&MessageKey> =
+            snapshots[side].messages.iter().map(|m| &m.key).collect();
+        let missing = stored
+            .iter()
+            .filter_map(|p| p.pair.keys[side].as_ref())
+            .any(|k| !present.contains(k));
+        if !missing {
+            continue;
+        }
+        snapshots[side] = match side {
+            Side::Far => far
+                .settled_snapshot(name)
+                .map_err(|e| format!("far: {e}"))?,
+            Side::Near => near
+                .settled_snapshot(name)
+                .map_err(|e| format!("near: {e}"))?,
+        };
+    }
+    Ok(())
 }
 
 /// Pairs of messages removed but awaiting expunge are forgotten once the

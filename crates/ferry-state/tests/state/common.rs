@@ -3,7 +3,7 @@
 
 use ferry_core::{Flag, Flags, PerSide, Side, Uid};
 use ferry_state::{Fingerprint, FolderId, MessageKey, Pair, State};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 /// A temporary directory and a database path inside it (not yet created).
@@ -11,6 +11,22 @@ pub fn temp_db() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("state").join("work.sqlite");
     (dir, path)
+}
+
+/// Opens the database again after a `State` of this process was dropped.
+/// Another test of this binary may be spawning a child at that moment, and
+/// between fork and exec the child holds a copy of every descriptor, the
+/// lock's too: a `Locked` error is retried for a few seconds.
+pub fn reopen(path: &Path) -> Result<State, ferry_state::StateError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match State::open(path) {
+            Err(ferry_state::StateError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A fresh database with one folder pair, INBOX on both sides.

@@ -79,7 +79,7 @@ fn jitter() -> Duration {
 /// The database is sound, and each batch (named by its Message-IDs) is
 /// either wholly pending with no pairs, or wholly done with all its pairs.
 fn check(path: &Path) {
-    let state = State::open(path).expect("open after the kill (lock released)");
+    let state = crate::common::reopen(path).expect("open after the kill (lock released)");
     assert_eq!(
         state.check_integrity().expect("check"),
         Vec::<String>::new()

@@ -1,6 +1,6 @@
 //! The files of a state: modes, the lock, and reading while a run writes.
 
-use crate::common::{names, plain_pair, temp_db};
+use crate::common::{names, plain_pair, reopen, temp_db};
 use ferry_state::lock::LockError;
 use ferry_state::{State, StateError};
 use std::ffi::OsString;
@@ -46,7 +46,7 @@ fn a_readable_database_is_tightened() {
     let (_dir, path) = temp_db();
     drop(State::open(&path).expect("create"));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    drop(State::open(&path).expect("reopen"));
+    drop(reopen(&path).expect("reopen"));
     assert_eq!(mode(&path), 0o600);
 }
 
@@ -62,7 +62,7 @@ fn a_second_run_fails_at_once_naming_the_holder() {
     }
     assert!(err.to_string().contains(&format!("pid {pid}")), "{err}");
     drop(held);
-    State::open(&path).expect("free once the first run ends");
+    reopen(&path).expect("free once the first run ends");
 }
 
 #[test]

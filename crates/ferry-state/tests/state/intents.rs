@@ -77,7 +77,7 @@ fn every_kind_round_trips_and_stays_pending_across_a_crash() {
     // The crash: the connection goes away, nothing is completed.
     drop(state);
 
-    let state = State::open(&path).expect("reopen after the crash");
+    let state = crate::common::reopen(&path).expect("reopen after the crash");
     let pending = state.pending_intents().expect("pending");
     assert_eq!(pending.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
     for (found, recorded) in pending.iter().zip(&intents) {

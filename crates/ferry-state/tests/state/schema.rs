@@ -1,7 +1,7 @@
 //! Schema versions: fresh databases, reopening, refusal of newer and
 //! foreign files, and an upgrade that fails half-way.
 
-use crate::common::{names, plain_pair, temp_db};
+use crate::common::{names, plain_pair, reopen, temp_db};
 use ferry_state::{SCHEMA_VERSION, State, StateError};
 use rusqlite::Connection;
 use std::path::Path;
@@ -41,7 +41,7 @@ fn reopening_migrates_nothing_and_keeps_everything() {
     drop(state);
     let objects = schema_objects(&path);
     for _ in 0..2 {
-        let state = State::open(&path).expect("reopen");
+        let state = reopen(&path).expect("reopen");
         assert_eq!(state.load_pairs(inbox).expect("load").len(), 1);
     }
     assert_eq!(schema_objects(&path), objects);
