@@ -5,9 +5,7 @@ use crate::common::{
     every_flag, file_key, full_pair, names, plain_pair, state_with_inbox, uid_key,
 };
 use ferry_core::{Flag, Flags, Side};
-use ferry_state::{
-    FolderId, IntentAction, IntentState, NewIntent, Pair, PairChange, State, StateError,
-};
+use ferry_state::{FolderId, IntentAction, IntentState, NewIntent, Pair, PairChange, StateError};
 
 fn deliver(folder: FolderId, n: u32) -> NewIntent {
     NewIntent {
