@@ -950,3 +950,40 @@ fn a_local_move_keeps_server_keywords() {
         "{archive:?}"
     );
 }
+
+/// Without UIDPLUS a message removed locally stays on the server marked
+/// \Deleted, out of every plan; restored there (\Deleted taken off), it
+/// comes back.
+#[test]
+fn a_message_restored_on_the_server_comes_back_without_uidplus() {
+    let setup = Setup::new(DovecotOptions::minimal());
+    setup.append_messages("INBOX", 1..=2, &[]);
+    setup.sync();
+    let (_, _, path) = setup.files("INBOX").remove(0);
+    let subject = read_subject(&path);
+    std::fs::remove_file(path).expect("rm");
+    setup.sync();
+    let status = setup.ferry(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("1 removed but awaiting expunge on the server"),
+        "{status:?}"
+    );
+    let deleted: Vec<u32> = (setup.dovecot.messages(USER, "INBOX").expect("messages"))
+        .into_iter()
+        .filter(|m| m.flags.contains(&"\\Deleted".to_string()))
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(deleted.len(), 1);
+    let mut client = setup.dovecot.client().expect("client");
+    client
+        .remove_flags("INBOX", &deleted, &["\\Deleted"])
+        .expect("undelete");
+    setup.sync();
+    let subjects: Vec<String> = (setup.files("INBOX").iter())
+        .map(|(_, _, p)| read_subject(p))
+        .collect();
+    assert!(subjects.contains(&subject), "{subjects:?}");
+    assert_eq!(subjects.len(), 2);
+}

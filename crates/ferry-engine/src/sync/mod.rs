@@ -319,7 +319,7 @@ fn settle_if_missing<F: Store, N: Store>(
 }
 
 /// Pairs of messages removed but awaiting expunge are forgotten once the
-/// message is gone (someone expunged it).
+/// message is gone (someone expunged it) or no longer marked deleted.
 fn forget_expunged(
     state: &mut State,
     loaded: Vec<StoredPair>,
@@ -329,16 +329,20 @@ fn forget_expunged(
     if loaded.iter().all(|p| p.pair.awaiting_expunge.is_none()) {
         return Ok(loaded);
     }
-    let present: PerSide<std::collections::BTreeSet<&MessageKey>> = snapshots
+    let present: PerSide<BTreeMap<&MessageKey, &ferry_core::Flags>> = snapshots
         .as_ref()
-        .map(|_, s| s.messages.iter().map(|m| &m.key).collect());
-    let (gone, kept): (Vec<StoredPair>, Vec<StoredPair>) = loaded.into_iter().partition(|p| {
+        .map(|_, s| s.messages.iter().map(|m| (&m.key, &m.flags)).collect());
+    // Gone, or no longer marked deleted (someone restored it: it is new
+    // again and copied back).
+    let settled = |p: &StoredPair| {
         p.pair.awaiting_expunge.is_some_and(|side| {
-            p.pair.keys[side]
+            let flags = p.pair.keys[side]
                 .as_ref()
-                .is_none_or(|k| !present[side].contains(k))
+                .and_then(|k| present[side].get(k));
+            flags.is_none_or(|f| !f.contains(&Flag::Deleted))
         })
-    });
+    };
+    let (gone, kept): (Vec<StoredPair>, Vec<StoredPair>) = loaded.into_iter().partition(settled);
     if !gone.is_empty() && !dry_run {
         let changes: Vec<PairChange> = gone.iter().map(|p| PairChange::Delete(p.id)).collect();
         state
