@@ -28,6 +28,14 @@ fn scenario() -> Setup {
         .append("Lists", &[], None, &message(8))
         .expect("append");
     client
+        .append(
+            "Lists",
+            &["\\Seen"],
+            None,
+            b"From: list@example.org\r\nSubject: a digest without a Message-ID\r\n\r\nnews\r\n",
+        )
+        .expect("append");
+    client
         .append("Old", &[], None, &message(9))
         .expect("append");
     setup.append_messages("INBOX", 1..=6, &[]);

@@ -274,7 +274,11 @@ fn plan_renames<'a>(
         };
         let there = |s: Side, name: &str| by_name[s].contains_key(name);
         let other = side.other();
-        if !there(side, &k.name) && there(side, to) && there(other, &k.name) && !there(other, to) {
+        let one_side = there(other, &k.name) && !there(other, to);
+        // Renamed on both sides (by hand, or by a run killed before it
+        // saved the rename): only the state follows.
+        let both_sides = !there(other, &k.name) && there(other, to);
+        if !there(side, &k.name) && there(side, to) && (one_side || both_sides) {
             result.actions.push(FolderAction::Rename {
                 side: other,
                 from: k.name.clone(),
@@ -339,6 +343,25 @@ pub fn rename_candidates(
                     .map(|to| (side, k.name.clone(), to.to_string())),
             );
         }
+    }
+    // Gone from both sides, with a new name on both: looked at on the
+    // server's side.
+    let on_both: Vec<&str> = names
+        .far
+        .intersection(&names.near)
+        .filter(|n| !known_names.contains(*n))
+        .copied()
+        .collect();
+    for k in known.iter().filter(|k| k.pairs > 0) {
+        let name = k.name.as_str();
+        if names.far.contains(name) || names.near.contains(name) {
+            continue;
+        }
+        out.extend(
+            on_both
+                .iter()
+                .map(|to| (Side::Far, k.name.clone(), to.to_string())),
+        );
     }
     out
 }

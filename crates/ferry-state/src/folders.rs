@@ -150,6 +150,25 @@ impl State {
         self.expect_folder_row(changed, id)
     }
 
+    /// Renames a folder pair on both sides at once (one statement: a crash
+    /// never leaves the two names apart).
+    pub fn rename_folder_pair(&mut self, id: FolderId, names: &PerSide<String>) -> Result<()> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE folders SET far_name = ?1, near_name = ?2 WHERE id = ?3",
+                params![names.far, names.near, id.0],
+            )
+            .ctx_with(&self.path, || {
+                format!(
+                    "rename folder pair {id} to {:?} <-> {:?}",
+                    names.far, names.near
+                )
+            })?;
+        ferry_core::crashpoint::step("state");
+        self.expect_folder_row(changed, id)
+    }
+
     /// Deletes a folder pair with its message pairs and finished intents.
     /// Refused while an intent on it is pending.
     pub fn delete_folder(&mut self, id: FolderId) -> Result<()> {

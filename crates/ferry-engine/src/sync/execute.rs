@@ -47,7 +47,6 @@ pub(crate) fn apply_folder_actions<F: Store, N: Store>(
     actions: &[FolderAction],
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let mut renamed: Vec<(&str, &str)> = Vec::new();
     for action in actions {
         let failures = &mut report.folder_failures;
         let done = match action {
@@ -82,14 +81,12 @@ pub(crate) fn apply_folder_actions<F: Store, N: Store>(
                 removed
             }
             FolderAction::Rename { side, from, to } => {
-                let implied = under_a_rename(&renamed, from, to);
                 let done = match side {
-                    Side::Far => rename_on(far, *side, from, to, implied, failures),
-                    Side::Near => rename_on(near, *side, from, to, implied, failures),
+                    Side::Far => rename_on(far, *side, from, to, failures),
+                    Side::Near => rename_on(near, *side, from, to, failures),
                 }?;
                 if done {
                     rename_in_state(state, from, to)?;
-                    renamed.push((from, to));
                 }
                 done
             }
@@ -103,51 +100,36 @@ pub(crate) fn apply_folder_actions<F: Store, N: Store>(
     Ok(())
 }
 
-/// Whether `from -> to` is a subfolder of a rename done in this run (same
-/// path below both), which the store may have carried along already.
-fn under_a_rename(renamed: &[(&str, &str)], from: &str, to: &str) -> bool {
-    renamed.iter().any(|(parent_from, parent_to)| {
-        let below = |name: &str, parent: &str| {
-            name.strip_prefix(parent)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .map(str::to_string)
-        };
-        below(from, parent_from).is_some_and(|rest| below(to, parent_to) == Some(rest))
-    })
-}
-
-/// Renames a folder on one side; a subfolder that the rename of its
-/// parent carried along already (IMAP RENAME and an `fs` Maildir do, a
-/// `maildir++` one does not) counts as renamed.
+/// Renames a folder on one side. A refused rename whose folder is already
+/// under the new name counts as done: a subfolder the rename of its parent
+/// carried along (IMAP RENAME and an `fs` Maildir do, a `maildir++` one
+/// does not), or a rename an interrupted run made before saving it.
 fn rename_on<S: Store>(
     store: &mut S,
     side: Side,
     from: &str,
     to: &str,
-    implied: bool,
     failures: &mut Vec<String>,
 ) -> Result<bool, SyncError> {
-    if implied {
-        let listed = store
-            .list_folders()
-            .map_err(|e| SyncError::store(side, e))?;
-        let exists = |name: &str| listed.iter().any(|f| f.name == name);
-        if !exists(from) && exists(to) {
-            return Ok(true);
-        }
+    let refused = match store.rename_folder(from, to) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.class() == ErrorClass::Store => return Err(SyncError::store(side, e)),
+        Err(e) => e,
+    };
+    let listed = store
+        .list_folders()
+        .map_err(|e| SyncError::store(side, e))?;
+    let exists = |name: &str| listed.iter().any(|f| f.name == name);
+    if !exists(from) && exists(to) {
+        return Ok(true);
     }
     let what = format!("renaming folder {from} to {to}");
-    store
-        .rename_folder(from, to)
-        .map(|()| true)
-        .or_else(|e| triage(side, e, failures, &what).map(|()| false))
+    triage(side, refused, failures, &what).map(|()| false)
 }
 
 fn rename_in_state(state: &mut State, from: &str, to: &str) -> Result<(), SyncError> {
     if let Some(folder) = state.find_folder(Side::Near, from)? {
-        for side in Side::BOTH {
-            state.rename_folder(folder.id, side, to)?;
-        }
+        state.rename_folder_pair(folder.id, &PerSide::new(to.to_string(), to.to_string()))?;
     }
     Ok(())
 }
