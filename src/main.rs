@@ -60,11 +60,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Sync(args) => {
             let accounts = config.select(&args.accounts)?;
-            sync_cmd::run(&config, &accounts, &args, false, cli.quiet)
+            sync_cmd::run(
+                &config,
+                &accounts,
+                &args,
+                false,
+                (cli.quiet, cli.verbose > 0),
+            )
         }
         Command::Plan(args) => {
             let accounts = config.select(&args.accounts)?;
-            sync_cmd::run(&config, &accounts, &args, true, cli.quiet)
+            sync_cmd::run(
+                &config,
+                &accounts,
+                &args,
+                true,
+                (cli.quiet, cli.verbose > 0),
+            )
         }
         Command::Status(args) => {
             let accounts = config.select(&args.accounts)?;

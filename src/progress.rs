@@ -14,12 +14,18 @@ use std::time::{Duration, Instant};
 /// How often a plain line is printed while a long run goes on.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
-/// The observer for one account's run, or `None` when quiet.
-pub fn for_account(account: &str, quiet: bool) -> Option<std::sync::Arc<dyn Progress>> {
+/// The observer for one account's run, or `None` when quiet. With `-v`
+/// logs go to stderr too, so plain lines are used even on a terminal (a bar
+/// would be torn by them).
+pub fn for_account(
+    account: &str,
+    quiet: bool,
+    verbose: bool,
+) -> Option<std::sync::Arc<dyn Progress>> {
     if quiet {
         return None;
     }
-    let shown: std::sync::Arc<dyn Progress> = if std::io::stderr().is_terminal() {
+    let shown: std::sync::Arc<dyn Progress> = if std::io::stderr().is_terminal() && !verbose {
         std::sync::Arc::new(Bar::new(account))
     } else {
         std::sync::Arc::new(Lines::new(account))
@@ -74,7 +80,8 @@ struct Bar {
 
 impl Bar {
     fn new(account: &str) -> Bar {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        // Hidden until the plan shows there is something to do.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix} {wide_msg} [{bar:24}] {pos}/{len} messages, ETA {eta}",
@@ -102,9 +109,10 @@ impl Progress for Bar {
             *w = work;
         }
         if work.messages == 0 {
-            self.bar.set_draw_target(ProgressDrawTarget::hidden());
+            return;
         }
         self.bar.set_length(work.messages as u64);
+        self.bar.set_draw_target(ProgressDrawTarget::stderr());
         self.bar.enable_steady_tick(Duration::from_millis(200));
     }
 

@@ -24,7 +24,7 @@ pub fn run(
     accounts: &[&AccountConfig],
     args: &SyncArgs,
     plan_only: bool,
-    quiet: bool,
+    (quiet, verbose): (bool, bool),
 ) -> anyhow::Result<ExitStatus> {
     let dry_run = plan_only || args.dry_run;
     let signals = Signals::register()?;
@@ -34,7 +34,7 @@ pub fn run(
             return Ok(status);
         }
         let started = Instant::now();
-        let progress = crate::progress::for_account(&account.name, quiet || dry_run);
+        let progress = crate::progress::for_account(&account.name, quiet || dry_run, verbose);
         match sync_account(config, account, args, dry_run, &signals, progress) {
             Ok(report) => {
                 print_summary(account, &report, (dry_run, args.json, quiet), started)?;
