@@ -344,8 +344,8 @@ pub fn rename_candidates(
             );
         }
     }
-    // Gone from both sides, with a new name on both: looked at on the
-    // server's side.
+    // Gone from both sides, with a new name on both: looked at in the
+    // Maildir, where file names identify every message.
     let on_both: Vec<&str> = names
         .far
         .intersection(&names.near)
@@ -360,7 +360,7 @@ pub fn rename_candidates(
         out.extend(
             on_both
                 .iter()
-                .map(|to| (Side::Far, k.name.clone(), to.to_string())),
+                .map(|to| (Side::Near, k.name.clone(), to.to_string())),
         );
     }
     out
