@@ -34,6 +34,9 @@ pub struct MessageMeta {
     pub message_id: Option<String>,
     /// Its content fingerprint, when known.
     pub fingerprint: Option<Fingerprint>,
+    /// The server's id of the message (RFC 8474 EMAILID), which stays
+    /// the same when it moves between folders, where offered.
+    pub email_id: Option<String>,
 }
 
 impl MessageMeta {
@@ -45,12 +48,17 @@ impl MessageMeta {
             size: None,
             message_id: None,
             fingerprint: None,
+            email_id: None,
         }
     }
 
     /// Whether `self` and `other` are provably the same content: equal
-    /// fingerprints, else equal Message-ID and size. Unknown is not equal.
+    /// EMAILIDs (the server says so), else equal fingerprints, else equal
+    /// Message-ID and size. Unknown is not equal.
     pub fn same_content(&self, other: &MessageMeta) -> bool {
+        if let (Some(a), Some(b)) = (&self.email_id, &other.email_id) {
+            return a == b;
+        }
         match (&self.fingerprint, &other.fingerprint) {
             (Some(a), Some(b)) => a == b,
             _ => match (&self.message_id, &other.message_id, self.size, other.size) {
@@ -125,7 +133,19 @@ mod tests {
             size,
             message_id: id.map(str::to_string),
             fingerprint: fp.map(|f| Fingerprint::from_bytes([f.as_bytes()[0]; 32])),
+            email_id: None,
         }
+    }
+
+    #[test]
+    fn an_emailid_decides_where_both_have_one() {
+        let with = |id: &str| MessageMeta {
+            email_id: Some(id.into()),
+            ..meta(Some("<a@b>"), Some(10), None)
+        };
+        assert!(with("M1").same_content(&with("M1")));
+        assert!(!with("M1").same_content(&with("M2")), "the server says no");
+        assert!(with("M1").same_content(&meta(Some("<a@b>"), Some(10), None)));
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct Content {
     pub size: Option<u64>,
     /// The content fingerprint.
     pub fingerprint: Option<ferry_core::Fingerprint>,
+    /// The server's EMAILID (RFC 8474), where offered.
+    pub email_id: Option<String>,
 }
 
 impl Content {
@@ -93,6 +95,7 @@ impl Content {
             size: self.size,
             message_id: self.message_id.clone(),
             fingerprint: self.fingerprint,
+            email_id: self.email_id.clone(),
         };
         known.same_content(message)
     }

@@ -8,7 +8,8 @@
 //! replaces them with one [`Move`] on the other side (IMAP `UID MOVE`, a
 //! Maildir rename). Two are the same message when the vanished key and the
 //! new key are the same Maildir name (mutt, notmuch and afew keep it), else
-//! when the content provably matches (fingerprint, or Message-ID and size).
+//! when the server says so (the same RFC 8474 EMAILID, where offered) or
+//! the content provably matches (fingerprint, or Message-ID and size).
 //! A move on one side with a flag change on the other is still a move, and
 //! the flags merge. Moves do not count towards the mass-delete guard.
 
@@ -204,13 +205,15 @@ fn find_arrivals<'a>(metas: &Metas<'a>, diffs: &[Vec<Option<Action>>]) -> Vec<Ar
 }
 
 /// Arrivals by what can make them the same message as a departure: the
-/// key (a Maildir name), the fingerprint, the Message-ID and size. The
+/// key (a Maildir name), the fingerprint, the Message-ID and size, the
+/// server's EMAILID. The
 /// candidates are then checked with [`same_message`]; without the index,
 /// matching would compare every departure with every arrival.
 struct ArrivalIndex<'a> {
     by_key: HashMap<&'a MessageKey, Vec<usize>>,
     by_fingerprint: HashMap<Fingerprint, Vec<usize>>,
     by_id: HashMap<(&'a str, u64), Vec<usize>>,
+    by_email_id: HashMap<&'a str, Vec<usize>>,
 }
 
 impl<'a> ArrivalIndex<'a> {
@@ -219,8 +222,12 @@ impl<'a> ArrivalIndex<'a> {
             by_key: HashMap::new(),
             by_fingerprint: HashMap::new(),
             by_id: HashMap::new(),
+            by_email_id: HashMap::new(),
         };
         for (i, a) in arrivals.iter().enumerate() {
+            if let Some(id) = &a.meta.email_id {
+                index.by_email_id.entry(id).or_default().push(i);
+            }
             index.by_key.entry(&a.meta.key).or_default().push(i);
             if let Some(fp) = a.meta.fingerprint {
                 index.by_fingerprint.entry(fp).or_default().push(i);
@@ -243,6 +250,9 @@ impl<'a> ArrivalIndex<'a> {
         }
         if let (Some(id), Some(size)) = (&content.message_id, content.size) {
             add(self.by_id.get(&(id.as_str(), size)));
+        }
+        if let Some(id) = &content.email_id {
+            add(self.by_email_id.get(id.as_str()));
         }
         out.sort_unstable();
         out.dedup();
@@ -330,6 +340,7 @@ mod tests {
             size: Some(1234),
             message_id: Some(id.to_string()),
             fingerprint: None,
+            email_id: None,
         }
     }
 
@@ -341,6 +352,7 @@ mod tests {
                 message_id: Some(id.to_string()),
                 size: Some(1234),
                 fingerprint: None,
+                email_id: None,
             },
         }
     }
@@ -379,6 +391,38 @@ mod tests {
                 flags: Flags::from_maildir_info("S"),
             }]
         );
+    }
+
+    #[test]
+    fn a_server_move_is_recognised_by_emailid_without_a_message_id() {
+        let inbox_near = [MessageMeta::new(name("k1"), Flags::new())];
+        let mut inbox_pair = pair(uid(1), name("k1"), "", "");
+        inbox_pair.content = Content {
+            email_id: Some("M1".into()),
+            ..Content::default()
+        };
+        let moved = |id: &str| MessageMeta {
+            email_id: Some(id.into()),
+            ..MessageMeta::new(uid(40), Flags::new())
+        };
+        for (archived, expected) in [(moved("M1"), 1), (moved("M2"), 0)] {
+            let archive_far = [archived];
+            let pairs = [inbox_pair.clone()];
+            let folders = [
+                FolderState {
+                    name: "INBOX",
+                    now: PerSide::new(&[], &inbox_near),
+                    pairs: &pairs,
+                },
+                FolderState {
+                    name: "Archive",
+                    now: PerSide::new(&archive_far, &[]),
+                    pairs: &[],
+                },
+            ];
+            let plan = plan_account(&folders, &Policy::default());
+            assert_eq!(plan.moves.len(), expected, "{plan:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,11 @@ use std::collections::HashSet;
 /// size on the server) instead of downloaded again.
 const SNAPSHOT_ITEMS: &str = "UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]";
 
+/// The same with the server's id of each message (RFC 8474 OBJECTID), by
+/// which a message moved between folders is recognised for certain.
+const SNAPSHOT_ITEMS_WITH_IDS: &str =
+    "UID FLAGS RFC822.SIZE EMAILID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]";
+
 /// The most messages a snapshot reserves room for before they arrive (a
 /// server's EXISTS is not trusted with an allocation).
 const RESERVE_LIMIT: usize = 100_000;
@@ -161,9 +166,13 @@ impl ImapStore {
         let selected = self.select(folder, &wire)?;
         let reserve = usize::try_from(selected.exists).map_or(0, |n| n.min(RESERVE_LIMIT));
         let mut messages = Vec::with_capacity(reserve);
+        let items = match self.session.has_capability("OBJECTID") {
+            true => SNAPSHOT_ITEMS_WITH_IDS,
+            false => SNAPSHOT_ITEMS,
+        };
         if selected.exists > 0 {
             self.session
-                .uid_fetch_each("1:*", SNAPSHOT_ITEMS, None, &mut |fetch| {
+                .uid_fetch_each("1:*", items, None, &mut |fetch| {
                     messages.extend(message_meta(fetch));
                 })
                 .map_err(|e| ImapStoreError::folder(folder, e))?;
@@ -198,6 +207,7 @@ fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
         .collect();
     let mut meta = MessageMeta::new(key, flags);
     meta.size = fetch.size.map(u64::from);
+    meta.email_id = fetch.email_id;
     meta.message_id = fetch
         .header_fields
         .as_deref()

@@ -244,6 +244,7 @@ fn prepare<F: Store, N: Store>(
             let loaded = state.load_pairs(id).map_err(|e| e.to_string())?;
             settle_if_missing(far, near, name, &loaded, &mut snapshots)?;
             let loaded = forget_expunged(state, loaded, &snapshots, dry_run)?;
+            let loaded = learn_email_ids(state, loaded, &snapshots, dry_run)?;
             complete_partial_pairs(far, near, state, name, loaded, dry_run)?
         }
         None => Vec::new(),
@@ -350,6 +351,40 @@ fn forget_expunged(
             .map_err(|e| e.to_string())?;
     }
     Ok(kept)
+}
+
+/// Records the server's EMAILID (RFC 8474) of paired messages that do not
+/// have it yet (uploaded since, or the server gained OBJECTID), so that a
+/// move on the server is recognised by it.
+fn learn_email_ids(
+    state: &mut State,
+    mut loaded: Vec<StoredPair>,
+    snapshots: &PerSide<Snapshot>,
+    dry_run: bool,
+) -> Result<Vec<StoredPair>, String> {
+    let ids: BTreeMap<&MessageKey, &String> = snapshots
+        .far
+        .messages
+        .iter()
+        .filter_map(|m| Some((&m.key, m.email_id.as_ref()?)))
+        .collect();
+    if ids.is_empty() {
+        return Ok(loaded);
+    }
+    let mut changes = Vec::new();
+    for stored in &mut loaded {
+        let fresh = stored.pair.keys.far.as_ref().and_then(|k| ids.get(k));
+        if let Some(id) = fresh.filter(|id| stored.pair.email_ids.far.as_ref() != Some(**id)) {
+            stored.pair.email_ids.far = Some((*id).clone());
+            changes.push(PairChange::Update(stored.clone()));
+        }
+    }
+    if !changes.is_empty() && !dry_run {
+        state
+            .apply_pair_changes(&changes)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(loaded)
 }
 
 /// Pairs that know their message on one side only (stored where the new
@@ -536,6 +571,7 @@ fn plan_pair(stored: &StoredPair) -> Option<Pair> {
             message_id: pair.message_id.clone(),
             size: pair.size,
             fingerprint: pair.fingerprint,
+            email_id: pair.email_ids.far.clone(),
         },
     })
 }

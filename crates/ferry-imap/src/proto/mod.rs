@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod framing;
+mod objectid;
 pub mod response;
 pub mod sexp;
 
@@ -18,6 +19,18 @@ pub fn parse_response(frame: &Frame) -> Result<Response> {
     // imap-proto returns `* ENABLED x` as if it were `* CAPABILITY x`.
     if bytes.len() > 10 && bytes[..10].eq_ignore_ascii_case(b"* ENABLED ") {
         return Ok(Response::Untagged(response::parse_fallback(&bytes[2..])));
+    }
+    if bytes.starts_with(b"* ") {
+        if let Some((rest, email_id)) = objectid::take_email_id(bytes) {
+            let mut parsed = parse_response(&Frame {
+                bytes: rest,
+                diverted: frame.diverted,
+            })?;
+            if let Response::Untagged(response::Untagged::Fetch(fetch)) = &mut parsed {
+                fetch.email_id = Some(email_id);
+            }
+            return Ok(parsed);
+        }
     }
     match imap_proto::Response::from_bytes(bytes) {
         Ok((&[], parsed)) => {
@@ -138,5 +151,19 @@ mod tests {
             parse_response(&frame(b"f1 MAYBE ok\r\n")),
             Err(Error::Protocol { .. })
         ));
+    }
+
+    #[test]
+    fn emailid_reaches_the_fetch() {
+        let parsed = parse_response(&frame(
+            b"* 3 FETCH (UID 9 EMAILID (M6d99) RFC822.SIZE 120 FLAGS (\\Seen))\r\n",
+        ))
+        .expect("parses");
+        let Response::Untagged(crate::proto::response::Untagged::Fetch(fetch)) = parsed else {
+            panic!("not a FETCH: {parsed:?}");
+        };
+        assert_eq!(fetch.email_id.as_deref(), Some("M6d99"));
+        assert_eq!((fetch.uid, fetch.size), (Some(9), Some(120)));
+        assert_eq!(fetch.flags, Some(vec!["\\Seen".to_string()]));
     }
 }

@@ -424,6 +424,9 @@ pub struct Fetch {
     pub body_diverted: bool,
     /// BODY[HEADER.FIELDS (...)] bytes.
     pub header_fields: Option<Vec<u8>>,
+    /// EMAILID (RFC 8474): the server's id of the message, kept across
+    /// folders.
+    pub email_id: Option<String>,
 }
 
 /// Converts imap-proto's response, or `None` when a field breaks a rule

@@ -20,6 +20,7 @@ fn meta(key: MessageKey, flags: &str, content: u32) -> MessageMeta {
         size: Some(100 + u64::from(content)),
         message_id: Some(format!("<{content}@test>")),
         fingerprint: Some(fp(content)),
+        email_id: None,
     }
 }
 
@@ -383,6 +384,7 @@ fn snapshot(model: &SideModel) -> Vec<MessageMeta> {
             size: Some(u64::from(*content)),
             message_id: Some(format!("<{content}>")),
             fingerprint: Some(fp(*content)),
+            email_id: None,
         })
         .collect()
 }

@@ -391,6 +391,7 @@ fn new_pair(
     pair.fingerprint = learnt
         .fingerprint
         .or_else(|| item.meta.and_then(|m| m.fingerprint));
+    pair.email_ids[src_side] = item.meta.and_then(|m| m.email_id.clone());
     pair
 }
 
