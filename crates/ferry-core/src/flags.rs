@@ -6,8 +6,6 @@
 //! `\Recent` is session state, not a flag: it is never parsed into a
 //! [`Flags`] and so can never be sent.
 
-use std::collections::BTreeSet;
-
 /// One message flag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Flag {
@@ -85,9 +83,33 @@ impl Flag {
     }
 }
 
-/// A set of flags, ordered so that rendering is deterministic.
+/// A set of flags, ordered so that rendering is deterministic: the six
+/// system flags in [`Flag`] order, then the keywords sorted.
+///
+/// The system flags are bits and the keywords a vector that stays empty
+/// (without an allocation) for most messages: an account's snapshots and
+/// state hold one of these per message and side.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct Flags(BTreeSet<Flag>);
+pub struct Flags {
+    system: u8,
+    /// Only [`Flag::Keyword`]s, sorted, without duplicates.
+    keywords: Vec<Flag>,
+}
+
+/// The system flags, in the order of their bits.
+static SYSTEM: [Flag; 6] = [
+    Flag::Draft,
+    Flag::Flagged,
+    Flag::Forwarded,
+    Flag::Answered,
+    Flag::Seen,
+    Flag::Deleted,
+];
+
+/// The bit of a system flag; `None` for a keyword.
+fn bit(flag: &Flag) -> Option<u8> {
+    SYSTEM.iter().position(|f| f == flag).map(|i| 1 << i)
+}
 
 impl Flags {
     /// No flags.
@@ -99,45 +121,80 @@ impl Flags {
     /// `D F P R S T` are not flags here; the Maildir crate keeps them
     /// verbatim in the file name.
     pub fn from_maildir_info(info: &str) -> Flags {
-        Flags(info.chars().filter_map(Flag::from_maildir_letter).collect())
+        info.chars().filter_map(Flag::from_maildir_letter).collect()
     }
 
     /// The Maildir letters of these flags, in ASCII order as the Maildir
     /// specification requires. Keywords have no letter and are left out.
     pub fn to_maildir_info(&self) -> String {
-        let mut letters: Vec<char> = self.0.iter().filter_map(Flag::maildir_letter).collect();
+        let mut letters: Vec<char> = self.iter().filter_map(Flag::maildir_letter).collect();
         letters.sort_unstable();
         letters.into_iter().collect()
     }
 
     /// Whether `flag` is set.
     pub fn contains(&self, flag: &Flag) -> bool {
-        self.0.contains(flag)
+        match bit(flag) {
+            Some(b) => self.system & b != 0,
+            None => self.keywords.binary_search(flag).is_ok(),
+        }
     }
 
     /// Sets `flag`; returns whether it was newly set.
     pub fn insert(&mut self, flag: Flag) -> bool {
-        self.0.insert(flag)
+        match bit(&flag) {
+            Some(b) => {
+                let new = self.system & b == 0;
+                self.system |= b;
+                new
+            }
+            None => match self.keywords.binary_search(&flag) {
+                Ok(_) => false,
+                Err(at) => {
+                    self.keywords.insert(at, flag);
+                    true
+                }
+            },
+        }
     }
 
     /// Clears `flag`; returns whether it was set.
     pub fn remove(&mut self, flag: &Flag) -> bool {
-        self.0.remove(flag)
+        match bit(flag) {
+            Some(b) => {
+                let was = self.system & b != 0;
+                self.system &= !b;
+                was
+            }
+            None => match self.keywords.binary_search(flag) {
+                Ok(at) => {
+                    self.keywords.remove(at);
+                    true
+                }
+                Err(_) => false,
+            },
+        }
     }
 
     /// The flags in a deterministic order.
     pub fn iter(&self) -> impl Iterator<Item = &Flag> {
-        self.0.iter()
+        let system = self.system;
+        SYSTEM
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| system & (1 << i) != 0)
+            .map(|(_, flag)| flag)
+            .chain(self.keywords.iter())
     }
 
     /// Whether no flag is set.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.system == 0 && self.keywords.is_empty()
     }
 
     /// The keywords (flags without a Maildir letter).
     pub fn keywords(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().filter_map(|f| match f {
+        self.keywords.iter().filter_map(|f| match f {
             Flag::Keyword(k) => Some(k.as_str()),
             _ => None,
         })
@@ -146,7 +203,11 @@ impl Flags {
 
 impl FromIterator<Flag> for Flags {
     fn from_iter<I: IntoIterator<Item = Flag>>(iter: I) -> Self {
-        Flags(iter.into_iter().collect())
+        let mut flags = Flags::new();
+        for flag in iter {
+            flags.insert(flag);
+        }
+        flags
     }
 }
 
@@ -209,6 +270,30 @@ mod tests {
             sorted.sort_unstable();
             sorted.dedup();
             prop_assert_eq!(sorted.into_iter().collect::<String>(), rendered);
+        }
+
+        /// The compact set behaves as an ordered set of flags would.
+        #[test]
+        fn flags_behave_as_an_ordered_set(ops in proptest::collection::vec((any::<bool>(), 0usize..9), 0..40)) {
+            let all = |i: usize| match i {
+                6 => Flag::Keyword("$Junk".into()),
+                7 => Flag::Keyword("$Label1".into()),
+                8 => Flag::Keyword("Work".into()),
+                i => SYSTEM[i].clone(),
+            };
+            let mut flags = Flags::new();
+            let mut model = std::collections::BTreeSet::new();
+            for (add, i) in ops {
+                let flag = all(i);
+                if add {
+                    prop_assert_eq!(flags.insert(flag.clone()), model.insert(flag));
+                } else {
+                    prop_assert_eq!(flags.remove(&flag), model.remove(&flag));
+                }
+                prop_assert!(flags.iter().eq(model.iter()));
+                prop_assert_eq!(flags.is_empty(), model.is_empty());
+                prop_assert!((0..9).all(|i| flags.contains(&all(i)) == model.contains(&all(i))));
+            }
         }
     }
 }
