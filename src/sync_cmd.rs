@@ -305,6 +305,13 @@ fn print_summary(
     for failure in &report.folder_failures {
         writeln!(out, "  failed: {failure}")?;
     }
+    if report.unchanged > 0 {
+        writeln!(
+            out,
+            "  unchanged on both sides, not looked into: {} folders",
+            report.unchanged
+        )?;
+    }
     if report.stopped {
         writeln!(
             out,

@@ -987,3 +987,90 @@ fn a_message_restored_on_the_server_comes_back_without_uidplus() {
     assert!(subjects.contains(&subject), "{subjects:?}");
     assert_eq!(subjects.len(), 2);
 }
+
+/// Folders both sides prove unchanged are not looked into (no SELECT, no
+/// readdir of messages); any change on either side, an expunge by another
+/// client included, is still seen; `--full` looks into everything; a
+/// server without CONDSTORE is always looked into.
+#[test]
+fn unchanged_folders_are_skipped_and_changes_still_seen() {
+    let selects = |run: &support::Run| {
+        run.stderr
+            .lines()
+            .filter(|l| l.contains("C:") && (l.contains(" SELECT ") || l.contains(" EXAMINE ")))
+            .count()
+    };
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    setup.append_messages("INBOX", 1..=3, &[]);
+    setup.append_messages("Archive", 4..=4, &[]);
+    setup.sync();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    setup.sync(); // saves markers from a quiet state
+    let quiet = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert!(
+        quiet
+            .stdout
+            .contains("unchanged on both sides, not looked into: 2 folders"),
+        "{quiet:?}"
+    );
+    assert_eq!(selects(&quiet), 0, "{quiet:?}");
+
+    // A flag change on the server.
+    let uids: Vec<u32> = (setup.dovecot.messages(USER, "INBOX").expect("messages"))
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    client
+        .add_flags("INBOX", &uids[..1], &["\\Flagged"])
+        .expect("flag");
+    let run = setup.sync();
+    assert!(
+        run.stdout.contains("INBOX: pulled 0, pushed 0, flags 1"),
+        "{run:?}"
+    );
+    // An expunge by another client.
+    client.expunge("INBOX", &uids[1..2]).expect("expunge");
+    let run = setup.sync();
+    assert!(run.stdout.contains("deleted 1"), "{run:?}");
+    assert_eq!(setup.files("INBOX").len(), 2);
+    // A local flag change (a rename in cur/).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    setup.sync();
+    setup.sync();
+    let (key, _, path) = setup.files("Archive").remove(0);
+    let cur = setup.maildir().join("Archive/cur");
+    std::fs::rename(&path, cur.join(format!("{key}:2,S"))).expect("rename");
+    let run = setup.sync();
+    assert!(
+        run.stdout.contains("Archive: pulled 0, pushed 0, flags 1"),
+        "{run:?}"
+    );
+    // --full looks into everything.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    setup.sync();
+    let full = setup.ferry(&["sync", "--full", "-vv"]);
+    assert_eq!(full.code, 0, "{full:?}");
+    assert!(!full.stdout.contains("not looked into"), "{full:?}");
+    assert_eq!(selects(&full), 2, "{full:?}");
+}
+
+/// Without CONDSTORE, STATUS cannot show a flag change: every folder is
+/// looked into, and such a change is seen.
+#[test]
+fn without_condstore_every_folder_is_looked_into() {
+    let setup = Setup::new(DovecotOptions::minimal());
+    setup.append_messages("INBOX", 1..=2, &[]);
+    setup.sync();
+    setup.sync();
+    let uid = setup.dovecot.messages(USER, "INBOX").expect("messages")[0].uid;
+    let mut client = setup.dovecot.client().expect("client");
+    client
+        .add_flags("INBOX", &[uid], &["\\Seen"])
+        .expect("flag");
+    let run = setup.sync();
+    assert!(!run.stdout.contains("not looked into"), "{run:?}");
+    assert!(run.stdout.contains("flags 1"), "{run:?}");
+}

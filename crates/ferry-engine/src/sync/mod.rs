@@ -13,6 +13,7 @@ mod progress;
 mod recover;
 mod renames;
 mod report;
+mod skip;
 
 pub use progress::{Control, Progress, Work};
 pub use recover::Recovered;
@@ -39,8 +40,7 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// Trust no shortcut: every folder is listed and every message looked
     /// at, whatever the markers of the last sync say (`ferry sync
-    /// --full`). Every run does so today; the markers each run saves are
-    /// for the shortcuts this disables.
+    /// --full`).
     pub full: bool,
 }
 
@@ -129,8 +129,17 @@ pub fn sync<F: Store, N: Store>(
     if !options.dry_run {
         execute::apply_folder_actions(far, near, state, &folder_plan.actions, &mut report)?;
     }
+    let unchanged = match options.full {
+        true => Default::default(),
+        false => skip::unchanged_folders(state, &lists, &folder_plan.synced)?,
+    };
+    report.unchanged = unchanged.len();
     let mut prepared = Vec::new();
-    for name in &folder_plan.synced {
+    for name in folder_plan
+        .synced
+        .iter()
+        .filter(|n| !unchanged.contains(*n))
+    {
         if options.dry_run && renames_to(&folder_plan.actions, name) {
             // Its messages are planned once the rename is done.
             continue;

@@ -48,6 +48,8 @@ pub struct SyncReport {
     pub stopped: bool,
     /// The plan, for a dry run.
     pub plan: Option<AccountPlan>,
+    /// Folders skipped because both sides proved them unchanged.
+    pub unchanged: usize,
 }
 
 impl SyncReport {

@@ -1,0 +1,71 @@
+//! Skipping what did not change (design.md, "One sync run", step 2): a
+//! folder is neither selected nor listed when both sides prove, from what
+//! listing the folders already told, that nothing happened since the last
+//! sync saved its markers. Proof is side by side:
+//!
+//! - a Maildir folder: `new/` and `cur/` carry the stamps saved last time,
+//!   and those are settled (older than the clock's granularity);
+//! - an IMAP folder: the same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, and
+//!   as many messages as the state has pairs there (a CONDSTORE server
+//!   need not raise HIGHESTMODSEQ for an expunge; the count shows it). A
+//!   server without CONDSTORE has no HIGHESTMODSEQ, so its folders are
+//!   always looked into: STATUS cannot show a flag change.
+//!
+//! Markers are saved only by a run that finished a folder cleanly, from
+//! what it saw before changing anything, so the run after a change always
+//! looks again. `--full` skips nothing.
+
+use ferry_core::store::FolderStatus;
+use ferry_core::{PerSide, Side};
+use ferry_state::{SideMarkers, State, StateError};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The folders of `names` that both sides prove unchanged.
+pub(crate) fn unchanged_folders(
+    state: &State,
+    lists: &PerSide<Vec<FolderStatus>>,
+    names: &[String],
+) -> Result<BTreeSet<String>, StateError> {
+    let listed = lists.as_ref().map(|_, list| {
+        list.iter()
+            .map(|f| (f.name.as_str(), f))
+            .collect::<BTreeMap<_, _>>()
+    });
+    let known = state.status()?.folders;
+    let mut out = BTreeSet::new();
+    for name in names {
+        let Some(saved) = known.iter().find(|f| &f.folder.names.near == name) else {
+            continue;
+        };
+        let proven = Side::BOTH.into_iter().all(|side| {
+            listed[side]
+                .get(name.as_str())
+                .is_some_and(|now| side_unchanged(saved, side, now))
+        });
+        if proven && saved.folder.last_sync_ms.is_some() && saved.pending_intents == 0 {
+            out.insert(name.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether one side of a folder proves nothing changed since the markers
+/// the state saved.
+fn side_unchanged(saved: &ferry_state::FolderStatus, side: Side, now: &FolderStatus) -> bool {
+    let folder = &saved.folder;
+    let markers: &SideMarkers = &folder.markers[side];
+    if let Some((new_ns, cur_ns)) = now.markers.stamps {
+        return markers
+            .dir_times
+            .is_some_and(|t| t.new_ns == new_ns && t.cur_ns == cur_ns);
+    }
+    let Some(mod_seq) = now.markers.mod_seq else {
+        return false;
+    };
+    markers.highest_modseq == Some(mod_seq)
+        && markers.uidnext.is_some()
+        && markers.uidnext == now.markers.uid_next
+        && folder.validity[side].is_some()
+        && folder.validity[side] == now.identity.validity
+        && now.markers.messages.map(u64::from) == Some(saved.pairs)
+}
