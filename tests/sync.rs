@@ -6,7 +6,7 @@ mod support;
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{Setup, message, read_subject};
+use support::{NOTHING_DONE, Setup, message, read_subject};
 
 #[test]
 fn two_way_sync_of_new_messages_flags_deletions_and_moves() {
@@ -52,11 +52,7 @@ fn two_way_sync_of_new_messages_flags_deletions_and_moves() {
         .map(|m| m.guid)
         .collect();
     let run = setup.sync();
-    assert!(
-        run.stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{run:?}"
-    );
+    assert!(run.stdout.contains(NOTHING_DONE), "{run:?}");
     assert_eq!(setup.files("INBOX"), inbox);
     let after: Vec<String> = setup
         .dovecot
@@ -152,11 +148,7 @@ fn two_way_sync_of_new_messages_flags_deletions_and_moves() {
 
     // And the next run is empty again.
     let run = setup.sync();
-    assert!(
-        run.stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{run:?}"
-    );
+    assert!(run.stdout.contains(NOTHING_DONE), "{run:?}");
 }
 
 /// The Message-ID the server should show for a local file that was
@@ -333,19 +325,10 @@ fn an_interrupted_upload_is_adopted_not_duplicated() {
         .expect("append");
     let run = setup.sync();
     assert!(run.stdout.contains("1 copies found done"), "{run:?}");
-    assert_eq!(
-        setup.dovecot.messages(USER, "INBOX").expect("read").len(),
-        1,
-        "{run:?}"
-    );
+    assert_eq!(setup.server_count("INBOX"), 1, "{run:?}");
     assert_eq!(setup.files("INBOX").len(), 1);
     let again = setup.sync();
-    assert!(
-        again
-            .stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{again:?}"
-    );
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
 }
 
 #[test]
@@ -429,11 +412,7 @@ fn an_interrupted_sync_stops_cleanly_and_the_next_run_completes_it() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3000, "no duplicates");
-    assert_eq!(
-        setup.dovecot.messages(USER, "INBOX").expect("read").len(),
-        3000,
-        "nothing uploaded back"
-    );
+    assert_eq!(setup.server_count("INBOX"), 3000, "nothing uploaded back");
 }
 
 /// Switching from mbsync: the Maildir already holds the server's messages
@@ -454,10 +433,7 @@ fn an_existing_maildir_is_paired_not_copied_again() {
     }
     let run = setup.sync();
     assert!(run.stdout.contains("total: pulled 0, pushed 0"), "{run:?}");
-    assert_eq!(
-        setup.dovecot.messages(USER, "INBOX").expect("read").len(),
-        5
-    );
+    assert_eq!(setup.server_count("INBOX"), 5);
     assert_eq!(setup.files("INBOX").len(), 5);
 }
 
@@ -514,19 +490,10 @@ fn a_uidvalidity_reset_re_pairs_without_downloading_or_deleting() {
         .reset_uidvalidity(USER, "INBOX", validity + 100)
         .expect("reset");
     let run = setup.sync();
-    assert!(
-        run.stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{run:?}"
-    );
+    assert!(run.stdout.contains(NOTHING_DONE), "{run:?}");
     assert_eq!(setup.files("INBOX"), before, "the Maildir is untouched");
     let again = setup.sync();
-    assert!(
-        again
-            .stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{again:?}"
-    );
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
 }
 
 #[test]
@@ -578,14 +545,7 @@ fn folder_map_gives_a_server_folder_another_local_name() {
     )
     .expect("file");
     setup.sync();
-    assert_eq!(
-        setup
-            .dovecot
-            .messages(USER, "Sent Items")
-            .expect("read")
-            .len(),
-        2
-    );
+    assert_eq!(setup.server_count("Sent Items"), 2);
 }
 
 /// A run with nothing to do sends no STORE, APPEND, EXPUNGE or MOVE and
@@ -691,14 +651,7 @@ fn the_maildir_plus_plus_layout_works_both_ways() {
     )
     .expect("file");
     setup.sync();
-    assert_eq!(
-        setup
-            .dovecot
-            .messages(USER, "Archive/2024")
-            .expect("read")
-            .len(),
-        2
-    );
+    assert_eq!(setup.server_count("Archive/2024"), 2);
 }
 
 /// Folder renames without MAILBOXID, both ways, with a subfolder: seen by
@@ -750,11 +703,7 @@ fn folder_renames_flow_both_ways_without_copying() {
     // On the server: RENAME Old Archive.
     client.rename("Old", "Archive").expect("rename");
     let run = setup.sync();
-    assert!(
-        run.stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{run:?}"
-    );
+    assert!(run.stdout.contains(NOTHING_DONE), "{run:?}");
     for line in [
         "folders: rename folder Projects to Work on the server",
         "folders: rename folder Projects/Alpha to Work/Alpha on the server",
@@ -778,12 +727,7 @@ fn folder_renames_flow_both_ways_without_copying() {
     assert!(!setup.maildir().join("Old").exists(), "renamed locally");
     assert_eq!(inodes("Archive"), old_inodes, "renamed, not downloaded");
     let again = setup.sync();
-    assert!(
-        again
-            .stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{again:?}"
-    );
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
     assert_eq!(setup.files("Work/Alpha").len(), 1);
 }
 
@@ -843,14 +787,7 @@ fn the_guards_hold_mass_deletions_and_a_vanished_maildir() {
     }
     let allowed = setup.ferry(&["sync", "--allow-mass-delete"]);
     assert_eq!(allowed.code, 0, "{allowed:?}");
-    assert_eq!(
-        setup
-            .dovecot
-            .messages(USER, "INBOX")
-            .expect("messages")
-            .len(),
-        3
-    );
+    assert_eq!(setup.server_count("INBOX"), 3);
 
     // The whole Maildir gone (an unmounted disk): nothing deleted anywhere.
     std::fs::remove_dir_all(setup.maildir()).expect("rm -r");
@@ -860,14 +797,7 @@ fn the_guards_hold_mass_deletions_and_a_vanished_maildir() {
         vanished.stdout.contains("lists no folder at all"),
         "{vanished:?}"
     );
-    assert_eq!(
-        setup
-            .dovecot
-            .messages(USER, "INBOX")
-            .expect("messages")
-            .len(),
-        3
-    );
+    assert_eq!(setup.server_count("INBOX"), 3);
 }
 
 /// A folder deleted on the server and another created there with the same
@@ -904,14 +834,7 @@ fn a_deleted_and_a_new_folder_with_the_same_uids_are_no_rename() {
         subjects.iter().all(|s| s.starts_with("message 1")),
         "{subjects:?}"
     );
-    assert_eq!(
-        setup
-            .dovecot
-            .messages(USER, "R2024")
-            .expect("messages")
-            .len(),
-        3
-    );
+    assert_eq!(setup.server_count("R2024"), 3);
 }
 
 /// A message with a server keyword moved locally keeps the keyword on the
@@ -938,12 +861,7 @@ fn a_local_move_keeps_server_keywords() {
         "{archive:?}"
     );
     let again = setup.sync();
-    assert!(
-        again
-            .stdout
-            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
-        "{again:?}"
-    );
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
     let archive = setup.dovecot.messages(USER, "Archive").expect("messages");
     assert!(
         archive[0].flags.contains(&"$Label1".to_string()),

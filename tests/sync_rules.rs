@@ -19,7 +19,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
-use support::{Run, Setup, internal_dates, message, read_subject, save_from_file};
+use support::{NOTHING_DONE, Run, Setup, internal_dates, message, read_subject, save_from_file};
 
 /// What the server of the rule tests does not advertise.
 const HIDDEN: [&str; 5] = ["CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "LIST-STATUS"];
@@ -35,8 +35,6 @@ const SIX_FLAGS: [&str; 6] = [
     "\\Deleted",
 ];
 const SIX_LETTERS: &str = "DFPRST";
-
-const NOTHING_DONE: &str = "total: pulled 0, pushed 0, flags 0, moved 0, deleted 0";
 
 fn bare_server() -> Setup {
     Setup::new(DovecotOptions::hiding(&HIDDEN))

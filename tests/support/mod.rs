@@ -12,6 +12,9 @@ pub struct Setup {
     pub home: tempfile::TempDir,
 }
 
+/// The summary's total line of a run that did nothing.
+pub const NOTHING_DONE: &str = "total: pulled 0, pushed 0, flags 0, moved 0, deleted 0";
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -85,6 +88,11 @@ impl Setup {
                 .append(folder, flags, None, &message(n))
                 .expect("append");
         }
+    }
+
+    /// How many messages `folder` holds on the server.
+    pub fn server_count(&self, folder: &str) -> usize {
+        self.dovecot.messages(USER, folder).expect("messages").len()
     }
 
     /// Makes a local folder (fs layout) as a mail reader would find it.
