@@ -219,7 +219,9 @@ fn known_folders(state: &State) -> Result<Vec<KnownFolder>, SyncError> {
         .map(|f| KnownFolder {
             name: f.folder.names.near.clone(),
             mailbox_id: f.folder.markers.far.mailbox_id.clone(),
-            pairs: u32::try_from(f.pairs).unwrap_or(u32::MAX),
+            // Messages awaiting expunge are removed already, not synced
+            // mail that could vanish.
+            pairs: u32::try_from(f.pairs.saturating_sub(f.awaiting_expunge)).unwrap_or(u32::MAX),
             renamed: None,
         })
         .collect())
