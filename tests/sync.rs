@@ -926,7 +926,19 @@ fn unchanged_folders_are_skipped_and_changes_still_seen() {
     setup.sync();
     std::thread::sleep(std::time::Duration::from_millis(300));
     setup.sync(); // saves markers from a quiet state
+    let last_sync = || -> u64 {
+        let status = setup.ferry(&["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("json");
+        let account = json.as_array().map_or(&json, |a| &a[0]);
+        account["last_sync_ms"].as_u64().expect("last_sync_ms")
+    };
+    let before = last_sync();
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let quiet = setup.ferry(&["sync", "-vv"]);
+    assert!(
+        last_sync() > before,
+        "a skipping run still counts as a sync"
+    );
     assert_eq!(quiet.code, 0, "{quiet:?}");
     assert!(
         quiet

@@ -247,6 +247,29 @@ impl State {
         self.expect_folder_row(changed, id)
     }
 
+    /// Records that these folders were found unchanged just now (their
+    /// markers stay as they are), in one transaction.
+    pub fn confirm_folders(&mut self, ids: &[FolderId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let what = || format!("record {} unchanged folders as synced", ids.len());
+        let tx = write_tx(&mut self.conn).ctx_with(&path, what)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE folders SET last_sync_ms = ?1 WHERE id = ?2")
+                .ctx_with(&path, what)?;
+            let now = now_ms();
+            for id in ids {
+                stmt.execute(params![now, id.0]).ctx_with(&path, what)?;
+            }
+        }
+        tx.commit().ctx_with(&path, what)?;
+        ferry_core::crashpoint::step("state");
+        Ok(())
+    }
+
     /// Compares the UIDVALIDITY just seen on `side` with the stored one:
     /// adopts it when none was stored, and on a change forgets the side's
     /// UIDs (see [`State::reset_uids`]). Call it before any pair of the

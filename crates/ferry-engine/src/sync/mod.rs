@@ -134,11 +134,15 @@ pub fn sync<F: Store, N: Store>(
         false => skip::unchanged_folders(state, &lists, &folder_plan.synced)?,
     };
     report.unchanged = unchanged.len();
+    if !options.dry_run {
+        let ids: Vec<FolderId> = unchanged.values().copied().collect();
+        state.confirm_folders(&ids)?;
+    }
     let mut prepared = Vec::new();
     for name in folder_plan
         .synced
         .iter()
-        .filter(|n| !unchanged.contains(*n))
+        .filter(|n| !unchanged.contains_key(*n))
     {
         if options.dry_run && renames_to(&folder_plan.actions, name) {
             // Its messages are planned once the rename is done.

@@ -17,22 +17,22 @@
 
 use ferry_core::store::FolderStatus;
 use ferry_core::{PerSide, Side};
-use ferry_state::{SideMarkers, State, StateError};
-use std::collections::{BTreeMap, BTreeSet};
+use ferry_state::{FolderId, SideMarkers, State, StateError};
+use std::collections::BTreeMap;
 
-/// The folders of `names` that both sides prove unchanged.
+/// The folders of `names` that both sides prove unchanged, with their ids.
 pub(crate) fn unchanged_folders(
     state: &State,
     lists: &PerSide<Vec<FolderStatus>>,
     names: &[String],
-) -> Result<BTreeSet<String>, StateError> {
+) -> Result<BTreeMap<String, FolderId>, StateError> {
     let listed = lists.as_ref().map(|_, list| {
         list.iter()
             .map(|f| (f.name.as_str(), f))
             .collect::<BTreeMap<_, _>>()
     });
     let known = state.status()?.folders;
-    let mut out = BTreeSet::new();
+    let mut out = BTreeMap::new();
     for name in names {
         let Some(saved) = known.iter().find(|f| &f.folder.names.near == name) else {
             continue;
@@ -43,7 +43,7 @@ pub(crate) fn unchanged_folders(
                 .is_some_and(|now| side_unchanged(saved, side, now))
         });
         if proven && saved.folder.last_sync_ms.is_some() && saved.pending_intents == 0 {
-            out.insert(name.clone());
+            out.insert(name.clone(), saved.folder.id);
         }
     }
     Ok(out)
