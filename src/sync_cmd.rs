@@ -123,6 +123,11 @@ fn sync_account(
     let mut options = options(account, args, dry_run);
     options.control.stop = Some(Arc::clone(&signals.stop));
     options.control.progress = progress;
+    let settings = Settings::of(account, &db);
+    // Folders skipped as unchanged were judged under the settings of the
+    // last run; under others (`sync = "both"` after "pull", a larger
+    // `max_size`) everything is looked into once.
+    options.full |= !settings.same_as_last();
     let report = sync(
         Stores {
             far: &mut far,
@@ -131,7 +136,50 @@ fn sync_account(
         &mut state,
         &options,
     )?;
+    if !dry_run && report.exit_status() == ExitStatus::Done && !report.stopped {
+        settings.save();
+    }
     Ok(report)
+}
+
+/// The account settings that decide what a sync does with a folder, kept
+/// next to the state (`<account>.settings`) by the last complete run.
+struct Settings {
+    path: std::path::PathBuf,
+    text: String,
+}
+
+impl Settings {
+    fn of(account: &AccountConfig, db: &std::path::Path) -> Settings {
+        let text = format!(
+            "{:?}\n",
+            (
+                account.sync,
+                account.create,
+                account.remove,
+                account.expunge,
+                account.max_size,
+                &account.folders,
+                &account.folder_map,
+                account.layout,
+            )
+        );
+        Settings {
+            path: db.with_extension("settings"),
+            text,
+        }
+    }
+
+    fn same_as_last(&self) -> bool {
+        std::fs::read_to_string(&self.path).is_ok_and(|last| last == self.text)
+    }
+
+    /// Best effort: a lost file only makes the next run look at everything.
+    fn save(&self) {
+        if let Err(e) = std::fs::write(&self.path, &self.text) {
+            tracing::warn!(path = %self.path.display(), "cannot save the settings: {e}");
+        }
+    }
 }
 
 fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {

@@ -987,20 +987,58 @@ fn unchanged_folders_are_skipped_and_changes_still_seen() {
     assert_eq!(selects(&full), 2, "{full:?}");
 }
 
-/// Without CONDSTORE, STATUS cannot show a flag change: every folder is
-/// looked into, and such a change is seen.
+/// Without CONDSTORE, STATUS cannot show a flag change, and without
+/// QRESYNC an expunge need not move HIGHESTMODSEQ: every folder is looked
+/// into, and such changes are seen.
 #[test]
-fn without_condstore_every_folder_is_looked_into() {
-    let setup = Setup::new(DovecotOptions::minimal());
-    setup.append_messages("INBOX", 1..=2, &[]);
+fn without_qresync_every_folder_is_looked_into() {
+    for options in [
+        DovecotOptions::minimal(),
+        DovecotOptions::hiding(&["QRESYNC"]),
+    ] {
+        let setup = Setup::new(options);
+        setup.append_messages("INBOX", 1..=2, &[]);
+        setup.sync();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        setup.sync();
+        let quiet = setup.sync();
+        assert!(!quiet.stdout.contains("not looked into"), "{quiet:?}");
+        let uid = setup.dovecot.messages(USER, "INBOX").expect("messages")[0].uid;
+        let mut client = setup.dovecot.client().expect("client");
+        client
+            .add_flags("INBOX", &[uid], &["\\Seen"])
+            .expect("flag");
+        let run = setup.sync();
+        assert!(run.stdout.contains("flags 1"), "{run:?}");
+    }
+}
+
+/// A folder skipped as unchanged was judged under the last run's settings:
+/// after switching from `sync = "pull"` to both ways, the local message
+/// that pull mode kept back is pushed, not left behind a skip.
+#[test]
+fn changed_settings_make_every_folder_looked_into_again() {
+    let dovecot = ferry_testkit::Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    let setup = Setup::with_extra(dovecot, "sync = \"pull\"\n");
+    setup.append_messages("INBOX", 1..=1, &[]);
     setup.sync();
+    std::fs::write(
+        setup.maildir().join("INBOX/cur/1700000300.M7P7.laptop:2,S"),
+        "Message-ID: <kept@sync.test>\nSubject: written offline\n\nhi\n",
+    )
+    .expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(300));
     setup.sync();
-    let uid = setup.dovecot.messages(USER, "INBOX").expect("messages")[0].uid;
-    let mut client = setup.dovecot.client().expect("client");
-    client
-        .add_flags("INBOX", &[uid], &["\\Seen"])
-        .expect("flag");
+    let quiet = setup.sync();
+    assert!(
+        quiet.stdout.contains("not looked into: 1 folders"),
+        "{quiet:?}"
+    );
+    assert_eq!(setup.server_count("INBOX"), 1, "pull mode pushes nothing");
+    let config = setup.home.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("sync = \"pull\"\n", "")).expect("config");
     let run = setup.sync();
-    assert!(!run.stdout.contains("not looked into"), "{run:?}");
-    assert!(run.stdout.contains("flags 1"), "{run:?}");
+    assert!(run.stdout.contains("pushed 1"), "{run:?}");
+    assert_eq!(setup.server_count("INBOX"), 2);
 }

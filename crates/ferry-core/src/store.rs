@@ -32,8 +32,8 @@ pub struct Capabilities {
     /// deleted.
     pub selective_expunge: bool,
     /// Can tell that a folder is unchanged from [`Markers`] alone, without
-    /// listing its messages (CONDSTORE HIGHESTMODSEQ; Maildir directory
-    /// stamps).
+    /// listing its messages (IMAP QRESYNC, whose HIGHESTMODSEQ also moves
+    /// with expunges; Maildir directory stamps).
     pub change_tracking: bool,
     /// Reports the key of a stored message at once (APPENDUID; Maildir).
     /// Without it, new keys are found by searching (Message-ID, size).

@@ -257,7 +257,9 @@ impl Store for ImapStore {
         Capabilities {
             atomic_move: has("MOVE"),
             selective_expunge: has("UIDPLUS"),
-            change_tracking: has("CONDSTORE"),
+            // QRESYNC: HIGHESTMODSEQ then moves with expunges too, so
+            // unchanged markers prove an unchanged folder.
+            change_tracking: has("QRESYNC"),
             reports_new_keys: has("UIDPLUS"),
             keywords: true,
         }

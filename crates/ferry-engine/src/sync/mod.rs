@@ -131,7 +131,13 @@ pub fn sync<F: Store, N: Store>(
     }
     let unchanged = match options.full {
         true => Default::default(),
-        false => skip::unchanged_folders(state, &lists, &folder_plan.synced)?,
+        false => {
+            let tracking = PerSide::new(
+                far.capabilities().change_tracking,
+                near.capabilities().change_tracking,
+            );
+            skip::unchanged_folders(state, &lists, tracking, &folder_plan.synced)?
+        }
     };
     report.unchanged = unchanged.len();
     if !options.dry_run {

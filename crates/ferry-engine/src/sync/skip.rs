@@ -6,10 +6,10 @@
 //! - a Maildir folder: `new/` and `cur/` carry the stamps saved last time,
 //!   and those are settled (older than the clock's granularity);
 //! - an IMAP folder: the same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, and
-//!   as many messages as the state has pairs there (a CONDSTORE server
-//!   need not raise HIGHESTMODSEQ for an expunge; the count shows it). A
-//!   server without CONDSTORE has no HIGHESTMODSEQ, so its folders are
-//!   always looked into: STATUS cannot show a flag change.
+//!   as many messages as the state has pairs there, on a server with
+//!   QRESYNC (whose HIGHESTMODSEQ also moves with expunges; a CONDSTORE-only
+//!   server need not). Elsewhere every folder is looked into: STATUS
+//!   cannot show a flag change without a HIGHESTMODSEQ.
 //!
 //! Markers are saved only by a run that finished a folder cleanly, from
 //! what it saw before changing anything, so the run after a change always
@@ -24,8 +24,12 @@ use std::collections::BTreeMap;
 pub(crate) fn unchanged_folders(
     state: &State,
     lists: &PerSide<Vec<FolderStatus>>,
+    tracking: PerSide<bool>,
     names: &[String],
 ) -> Result<BTreeMap<String, FolderId>, StateError> {
+    if !tracking.far || !tracking.near {
+        return Ok(BTreeMap::new());
+    }
     let listed = lists.as_ref().map(|_, list| {
         list.iter()
             .map(|f| (f.name.as_str(), f))

@@ -20,18 +20,35 @@ pub fn parse_response(frame: &Frame) -> Result<Response> {
     if bytes.len() > 10 && bytes[..10].eq_ignore_ascii_case(b"* ENABLED ") {
         return Ok(Response::Untagged(response::parse_fallback(&bytes[2..])));
     }
-    if bytes.starts_with(b"* ") {
-        if let Some((rest, email_id)) = objectid::take_email_id(bytes) {
-            let mut parsed = parse_response(&Frame {
-                bytes: rest,
-                diverted: frame.diverted,
-            })?;
-            if let Response::Untagged(response::Untagged::Fetch(fetch)) = &mut parsed {
-                fetch.email_id = Some(email_id);
-            }
-            return Ok(parsed);
+    // One EMAILID is taken out of a FETCH; a second one is left to fail
+    // the parse like any other item imap-proto does not know.
+    if let Some((rest, email_id)) = is_fetch(bytes)
+        .then(|| objectid::take_email_id(bytes))
+        .flatten()
+    {
+        let mut parsed = parse_known(&rest)?;
+        if let Response::Untagged(response::Untagged::Fetch(fetch)) = &mut parsed {
+            fetch.email_id = Some(email_id);
         }
+        return Ok(parsed);
     }
+    parse_known(bytes)
+}
+
+/// Whether a response is `* <number> FETCH ...`.
+fn is_fetch(bytes: &[u8]) -> bool {
+    let Some(rest) = bytes.strip_prefix(b"* ") else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0
+        && rest
+            .get(digits..digits + 7)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b" FETCH "))
+}
+
+/// Parses a response with imap-proto, or the fallbacks below.
+fn parse_known(bytes: &[u8]) -> Result<Response> {
     match imap_proto::Response::from_bytes(bytes) {
         Ok((&[], parsed)) => {
             response::convert(parsed).map_err(|what| framing::protocol(&what, bytes))
@@ -165,5 +182,26 @@ mod tests {
         assert_eq!(fetch.email_id.as_deref(), Some("M6d99"));
         assert_eq!((fetch.uid, fetch.size), (Some(9), Some(120)));
         assert_eq!(fetch.flags, Some(vec!["\\Seen".to_string()]));
+    }
+
+    #[test]
+    fn many_emailids_are_an_error_not_a_recursion() {
+        let mut line = b"* 1 FETCH (UID 1".to_vec();
+        for _ in 0..50_000 {
+            line.extend_from_slice(b" EMAILID (M1)");
+        }
+        line.extend_from_slice(b")\r\n");
+        // Not a FETCH ferry understands (and no deep recursion on the way).
+        let parsed = parse_response(&frame(&line));
+        assert!(
+            !matches!(
+                parsed,
+                Ok(Response::Untagged(crate::proto::response::Untagged::Fetch(
+                    _
+                )))
+            ),
+            "{parsed:?}"
+        );
+        assert!(!is_fetch(b"* OK EMAILID (M1)\r\n") && is_fetch(b"* 12 FETCH (UID 3)\r\n"));
     }
 }

@@ -134,12 +134,12 @@ fn move_group<S: Store>(
             }
             Err(e) => {
                 state.abandon(id)?;
-                triage(
-                    side,
-                    e,
-                    &mut report.folder(from).failed,
-                    &format!("moving {} from {from} to {to}", m.key),
-                )?;
+                let what = format!("moving {} from {from} to {to}", m.key);
+                triage(side, e, &mut report.folder(from).failed, &what)?;
+                // Neither folder is done: both must be looked into again
+                // (a skipped target would turn the move into a deletion).
+                let note = format!("{what}: failed (see {from})");
+                report.folder(to).failed.push(note);
             }
         }
     }
