@@ -35,7 +35,9 @@ pub(crate) fn flags_from_columns(letters: &str, keywords: Option<&str>) -> Resul
         flags.insert(flag);
     }
     for keyword in keywords.unwrap_or("").split(' ').filter(|k| !k.is_empty()) {
-        flags.insert(Flag::Keyword(keyword.to_string()));
+        // A system flag spelled as a keyword (`$forwarded`) is that flag.
+        flags
+            .insert(Flag::from_imap(keyword).unwrap_or_else(|| Flag::Keyword(keyword.to_string())));
     }
     Ok(flags)
 }
@@ -99,5 +101,14 @@ mod tests {
         assert!(uid_from_column(0).is_err());
         assert!(uid_from_column(1 << 32).is_err());
         assert!(key_from_columns(Some(1), Some("k".into())).is_err());
+    }
+
+    #[test]
+    fn a_system_flag_stored_as_a_keyword_is_that_flag() {
+        let flags = flags_from_columns("S", Some("$forwarded \\SEEN $Junk")).expect("flags");
+        let expected: Flags = [Flag::Forwarded, Flag::Seen, Flag::Keyword("$Junk".into())]
+            .into_iter()
+            .collect();
+        assert_eq!(flags, expected);
     }
 }

@@ -69,7 +69,9 @@ impl ImapStore {
             },
             markers: Markers {
                 uid_next: status.uid_next,
-                mod_seq: status.highest_mod_seq,
+                // 0 is no HIGHESTMODSEQ (RFC 7162: a server that cannot
+                // keep mod-sequences for the mailbox).
+                mod_seq: status.highest_mod_seq.filter(|&m| m > 0),
                 messages: status.messages,
                 stamps: None,
             },
@@ -187,7 +189,9 @@ impl ImapStore {
             },
             markers: Markers {
                 uid_next: selected.uid_next,
-                mod_seq: selected.highest_mod_seq.filter(|_| !selected.no_mod_seq),
+                mod_seq: selected
+                    .highest_mod_seq
+                    .filter(|&m| m > 0 && !selected.no_mod_seq),
                 messages: Some(selected.exists),
                 stamps: None,
             },
