@@ -9,6 +9,14 @@ use ferry_plan::folders::{FolderAction, Vanished};
 use serde_json::{Value, json};
 use std::io::Write;
 
+/// "1 folder", "2 folders".
+pub fn counted(n: impl Into<u64>, thing: &str) -> String {
+    match n.into() {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
 /// How the user knows a side.
 pub fn side_name(side: Side) -> &'static str {
     match side {

@@ -189,8 +189,9 @@ impl Progress for Lines {
                 b => format!(" ({:.1} MB to copy)", b as f64 / 1e6),
             };
             self.line(&format!(
-                "{} messages to sync in {} folders{size}",
-                work.messages, work.folders
+                "{} to sync in {}{size}",
+                crate::plan_print::counted(work.messages as u64, "message"),
+                crate::plan_print::counted(work.folders as u64, "folder")
             ));
         }
     }

@@ -61,10 +61,10 @@ fn print_human(
         .map_or_else(|| "never completed".to_string(), ago);
     writeln!(
         out,
-        "account {}: last sync {last}, {} messages in {} folders",
+        "account {}: last sync {last}, {} in {}",
         account.name,
-        status.pairs(),
-        status.folders.len()
+        crate::plan_print::counted(status.pairs(), "message"),
+        crate::plan_print::counted(status.folders.len() as u64, "folder")
     )?;
     if status.pending_intents > 0 {
         writeln!(

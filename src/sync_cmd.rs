@@ -356,8 +356,8 @@ fn print_summary(
     if report.unchanged > 0 {
         writeln!(
             out,
-            "  unchanged on both sides, not looked into: {} folders",
-            report.unchanged
+            "  unchanged on both sides, not looked into: {}",
+            crate::plan_print::counted(report.unchanged as u64, "folder")
         )?;
     }
     if report.stopped {

@@ -515,7 +515,7 @@ fn status_shows_last_sync_folders_and_counts() {
     setup.sync();
     let after = setup.ferry(&["status"]);
     assert!(
-        after.stdout.contains("last sync") && after.stdout.contains("2 messages in 1 folders"),
+        after.stdout.contains("last sync") && after.stdout.contains("2 messages in 1 folder"),
         "{after:?}"
     );
     assert!(
@@ -742,7 +742,7 @@ fn progress_is_plain_lines_off_a_terminal() {
     let run = setup.sync();
     assert!(
         run.stderr
-            .contains("ferry: test: 3 messages to sync in 1 folders"),
+            .contains("ferry: test: 3 messages to sync in 1 folder"),
         "{run:?}"
     );
     assert!(
@@ -1031,7 +1031,7 @@ fn changed_settings_make_every_folder_looked_into_again() {
     setup.sync();
     let quiet = setup.sync();
     assert!(
-        quiet.stdout.contains("not looked into: 1 folders"),
+        quiet.stdout.contains("not looked into: 1 folder"),
         "{quiet:?}"
     );
     assert_eq!(setup.server_count("INBOX"), 1, "pull mode pushes nothing");
