@@ -222,6 +222,13 @@ fn uid_key(uid: u32) -> Option<MessageKey> {
     Uid::new(uid).ok().map(MessageKey::Uid)
 }
 
+/// The flags a FETCH reported (none when it sent no FLAGS).
+fn fetched_flags(fetch: &ferry_imap::proto::response::Fetch) -> Flags {
+    (fetch.flags.iter().flatten())
+        .filter_map(|f| ferry_core::Flag::from_imap(f))
+        .collect()
+}
+
 /// IMAP names of `flags`; a keyword that is not a valid IMAP atom (which
 /// would corrupt the command) is left out with a warning.
 fn imap_flags(flags: &Flags) -> Vec<String> {

@@ -299,22 +299,16 @@ fn insert_intent(
     batch: i64,
     intent: &NewIntent,
 ) -> Result<IntentId> {
-    check_intent(intent).map_err(|why| StateError::Invalid {
+    let invalid = |why: String| StateError::Invalid {
         path: path.to_path_buf(),
         what: format!(
             "{} intent in folder {}: {why}",
             intent.action.kind(),
             intent.folder
         ),
-    })?;
-    let payload = payload::encode(&intent.action).map_err(|why| StateError::Invalid {
-        path: path.to_path_buf(),
-        what: format!(
-            "{} intent in folder {}: {why}",
-            intent.action.kind(),
-            intent.folder
-        ),
-    })?;
+    };
+    check_intent(intent).map_err(invalid)?;
+    let payload = payload::encode(&intent.action).map_err(invalid)?;
     tx.prepare_cached(
         "INSERT INTO intents (batch, kind, side, folder, to_folder, pair, payload) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

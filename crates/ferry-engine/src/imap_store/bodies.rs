@@ -20,8 +20,8 @@
 use super::{
     ImapStore, ImapStoreError, Refusal, Result, UIDS_PER_COMMAND, split_keys, uid_key, uid_of,
 };
+use ferry_core::MessageKey;
 use ferry_core::store::{BodyTarget, Incoming, Keyed};
-use ferry_core::{Flag, MessageKey};
 use ferry_imap::Session;
 use ferry_imap::proto::command::{Command, uid_set};
 use ferry_imap::proto::framing::LiteralSink;
@@ -132,12 +132,7 @@ fn body_command(key: &MessageKey) -> Command {
 /// A FETCH of [`META_ITEMS`] as the message to deliver.
 fn incoming(fetch: Fetch) -> Option<(u32, Incoming)> {
     let uid = fetch.uid?;
-    let flags = fetch
-        .flags
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|f| Flag::from_imap(f))
-        .collect();
+    let flags = super::fetched_flags(&fetch);
     let incoming = Incoming {
         source: uid_key(uid)?,
         flags,

@@ -3,7 +3,7 @@
 
 use super::{ImapStore, ImapStoreError, Refusal, Result, uid_key};
 use ferry_core::store::{FolderIdentity, FolderStatus, Markers, Snapshot};
-use ferry_core::{Flag, MessageMeta, UidValidity};
+use ferry_core::{MessageMeta, UidValidity};
 use ferry_imap::proto::response::{Fetch, ListEntry, MailboxStatus};
 use std::collections::HashSet;
 
@@ -203,12 +203,7 @@ impl ImapStore {
 /// A snapshot's view of one FETCH.
 fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
     let key = uid_key(fetch.uid?)?;
-    let flags = fetch
-        .flags
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|f| Flag::from_imap(f))
-        .collect();
+    let flags = super::fetched_flags(&fetch);
     let mut meta = MessageMeta::new(key, flags);
     meta.size = fetch.size.map(u64::from);
     meta.email_id = fetch.email_id;

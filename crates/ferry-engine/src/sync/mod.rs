@@ -106,7 +106,10 @@ pub fn sync<F: Store, N: Store>(
             .map_err(|e| SyncError::store(Side::Near, e))?,
     );
     let infos = lists.as_ref().map(|_, list| folder_infos(list));
-    let mut known = known_folders(state)?;
+    // Read once: the folder plan and the skip both judge from it (a folder
+    // renamed or created below is not in it, and so never skipped).
+    let status = state.status()?;
+    let mut known = known_folders(&status);
     renames::see_renames(
         far,
         near,
@@ -136,7 +139,7 @@ pub fn sync<F: Store, N: Store>(
                 far.capabilities().change_tracking,
                 near.capabilities().change_tracking,
             );
-            skip::unchanged_folders(state, &lists, tracking, &folder_plan.synced)?
+            skip::unchanged_folders(&status, &lists, tracking, &folder_plan.synced)
         }
     };
     report.unchanged = unchanged.len();
@@ -221,11 +224,10 @@ fn folder_infos(list: &[FolderStatus]) -> Vec<FolderInfo> {
         .collect()
 }
 
-fn known_folders(state: &State) -> Result<Vec<KnownFolder>, SyncError> {
-    Ok(state
-        .status()?
+fn known_folders(status: &ferry_state::Status) -> Vec<KnownFolder> {
+    status
         .folders
-        .into_iter()
+        .iter()
         .map(|f| KnownFolder {
             name: f.folder.names.near.clone(),
             mailbox_id: f.folder.markers.far.mailbox_id.clone(),
@@ -234,7 +236,7 @@ fn known_folders(state: &State) -> Result<Vec<KnownFolder>, SyncError> {
             pairs: u32::try_from(f.pairs.saturating_sub(f.awaiting_expunge)).unwrap_or(u32::MAX),
             renamed: None,
         })
-        .collect())
+        .collect()
 }
 
 /// Snapshots a folder on both sides and loads its pairs; a problem limited

@@ -17,28 +17,32 @@
 
 use ferry_core::store::FolderStatus;
 use ferry_core::{PerSide, Side};
-use ferry_state::{FolderId, SideMarkers, State, StateError};
+use ferry_state::{FolderId, SideMarkers, Status};
 use std::collections::BTreeMap;
 
 /// The folders of `names` that both sides prove unchanged, with their ids.
 pub(crate) fn unchanged_folders(
-    state: &State,
+    status: &Status,
     lists: &PerSide<Vec<FolderStatus>>,
     tracking: PerSide<bool>,
     names: &[String],
-) -> Result<BTreeMap<String, FolderId>, StateError> {
+) -> BTreeMap<String, FolderId> {
     if !tracking.far || !tracking.near {
-        return Ok(BTreeMap::new());
+        return BTreeMap::new();
     }
     let listed = lists.as_ref().map(|_, list| {
         list.iter()
             .map(|f| (f.name.as_str(), f))
             .collect::<BTreeMap<_, _>>()
     });
-    let known = state.status()?.folders;
+    let known: BTreeMap<&str, &ferry_state::FolderStatus> = status
+        .folders
+        .iter()
+        .map(|f| (f.folder.names.near.as_str(), f))
+        .collect();
     let mut out = BTreeMap::new();
     for name in names {
-        let Some(saved) = known.iter().find(|f| &f.folder.names.near == name) else {
+        let Some(saved) = known.get(name.as_str()) else {
             continue;
         };
         let proven = Side::BOTH.into_iter().all(|side| {
@@ -50,7 +54,7 @@ pub(crate) fn unchanged_folders(
             out.insert(name.clone(), saved.folder.id);
         }
     }
-    Ok(out)
+    out
 }
 
 /// Whether one side of a folder proves nothing changed since the markers
