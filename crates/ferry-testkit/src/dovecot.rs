@@ -231,7 +231,9 @@ impl Dovecot {
                     format!("dovecot exited ({status}): {log}"),
                 ));
             }
-            if ready(self.imap_addr()) && ready(self.imaps_addr()) {
+            if greets_as(self.imap_addr(), &instance_greeting(self.dir.path()))
+                && ready(self.imaps_addr())
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -376,6 +378,20 @@ impl Drop for Dovecot {
 
 fn ready(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
+}
+
+/// True when the server on `addr` greets with `greeting`: another test's
+/// server that grabbed the port between our pick and our bind does not, and
+/// our own master then exits with "Address already in use" (all listeners
+/// are bound before any is served).
+fn greets_as(addr: SocketAddr, greeting: &str) -> bool {
+    let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line);
+    line.contains(greeting)
 }
 
 /// Two distinct free ports: both listeners are held until both are known,
@@ -535,6 +551,7 @@ fn render_config(dir: &Path, options: &DovecotOptions, imap_port: u16, imaps_por
 protocols = imap
 listen = 127.0.0.1
 instance_name = ferry-test-{imap_port}
+login_greeting = {greeting}
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
@@ -600,7 +617,15 @@ service imap-login {{
         separator = options.separator,
         prefix = options.namespace_prefix,
         max_conn = options.max_connections_per_user,
+        greeting = instance_greeting(dir),
     )
+}
+
+/// The greeting that tells this instance from any other listening on a port
+/// it was given: the unique name of its temp dir.
+fn instance_greeting(dir: &Path) -> String {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    format!("ferry-testkit {name}")
 }
 
 fn current_user_name() -> String {

@@ -67,6 +67,8 @@ const MAX_LINE: usize = 64 * 1024;
 const LINE_TAIL: usize = 32;
 /// How long connecting upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection cut with a FIN keeps reading what still arrives.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
 /// Bandwidth pacing writes this many slices per second.
 const PACING_SLICES_PER_SECOND: u64 = 50;
 
@@ -561,9 +563,22 @@ impl Connection {
         }
     }
 
+    /// Stops both directions and sends a FIN each way, after the bytes
+    /// already written. The readers then drain what still arrives (for a
+    /// short while) instead of leaving it unread: a socket closed with
+    /// unread data sends a RST, and a RST throws away the bytes still in
+    /// its send queue, which the peer would then never see.
+    fn finish(&self) {
+        self.stop.stop();
+        for socket in [&self.client, &self.upstream] {
+            let _ = socket.set_read_timeout(Some(DRAIN_TIME));
+            let _ = socket.shutdown(Shutdown::Write);
+        }
+    }
+
     fn cut(&self, kind: CutKind) {
         match kind {
-            CutKind::Fin => self.abort(),
+            CutKind::Fin => self.finish(),
             CutKind::Reset => self.reset(),
         }
     }
@@ -592,6 +607,9 @@ fn read_loop(
         let read = source.read(&mut buffer);
         let due = Instant::now() + latency;
         if connection.stop.is_stopped() {
+            if matches!(read, Ok(n) if n > 0) {
+                drain(source, &mut buffer);
+            }
             return;
         }
         let chunk = match read {
@@ -612,6 +630,20 @@ fn read_loop(
         };
         if !chunk.is_empty() && send(sender, due, chunk).is_err() {
             return;
+        }
+    }
+}
+
+/// Reads and drops what `source` still sends, until EOF, an error (the
+/// read timeout [`Connection::finish`] set) or [`DRAIN_TIME`] has passed.
+fn drain(mut source: &TcpStream, buffer: &mut [u8]) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    while Instant::now() < deadline {
+        match source.read(buffer) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }
