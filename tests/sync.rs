@@ -4,6 +4,7 @@
 mod support;
 
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::{NOTHING_DONE, Setup, message, read_subject};
@@ -1041,4 +1042,98 @@ fn changed_settings_make_every_folder_looked_into_again() {
     let run = setup.sync();
     assert!(run.stdout.contains("pushed 1"), "{run:?}");
     assert_eq!(setup.server_count("INBOX"), 2);
+}
+
+/// A folder that changed is read from its changes: QRESYNC's SELECT, else
+/// CONDSTORE's CHANGEDSINCE and a UID SEARCH, else the flags of all; never
+/// again the headers and sizes of messages already paired. Each way,
+/// another client's changes (flags, an expunge, a new message) and a local
+/// one meet, and the next run finds nothing to do.
+#[test]
+fn changed_folders_are_read_from_their_changes() {
+    let ways = [
+        (
+            DovecotOptions::default(),
+            "SELECT INBOX (QRESYNC (",
+            "UID SEARCH",
+        ),
+        (
+            DovecotOptions::hiding(&["QRESYNC"]),
+            "(CHANGEDSINCE ",
+            "QRESYNC",
+        ),
+        (
+            DovecotOptions::minimal(),
+            "UID FETCH 1:6 (UID FLAGS)\n",
+            "CHANGEDSINCE",
+        ),
+    ];
+    for (options, used, unused) in ways {
+        let setup = Setup::new(options);
+        setup.append_messages("INBOX", 1..=6, &["\\Seen"]);
+        setup.sync();
+        let uids: Vec<u32> = setup
+            .dovecot
+            .messages(USER, "INBOX")
+            .expect("messages")
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        let mut client = setup.dovecot.client().expect("client");
+        client
+            .add_flags("INBOX", &[uids[0]], &["\\Flagged"])
+            .expect("flag");
+        client
+            .remove_flags("INBOX", &[uids[1]], &["\\Seen"])
+            .expect("unflag");
+        client.expunge("INBOX", &[uids[2]]).expect("expunge");
+        client
+            .append("INBOX", &[], None, &message(7))
+            .expect("append");
+        let (_, _, path) = setup
+            .files("INBOX")
+            .into_iter()
+            .find(|(_, _, path)| read_subject(path) == "message 4")
+            .expect("message 4");
+        let flagged = path.to_string_lossy().replace(":2,S", ":2,FS");
+        std::fs::rename(&path, flagged).expect("flag locally");
+        let run = setup.ferry(&["sync", "-vv"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        let trace = format!("{}\n", run.stderr);
+        assert!(trace.contains(used), "{used}: {run:?}");
+        assert!(!trace.contains(unused), "{unused}: {run:?}");
+        assert!(!trace.contains("UID FETCH 1:*"), "{run:?}");
+        let header_fetches: Vec<&str> = trace
+            .lines()
+            .filter(|l| l.contains(" C: ") && l.contains("HEADER.FIELDS"))
+            .collect();
+        assert_eq!(header_fetches.len(), 1, "{header_fetches:?}");
+        assert!(header_fetches[0].contains("UID FETCH 7:* "), "{run:?}");
+        let local: BTreeMap<String, String> = setup
+            .files("INBOX")
+            .into_iter()
+            .map(|(_, info, path)| (read_subject(&path), info))
+            .collect();
+        let expected: BTreeMap<String, String> = [
+            ("message 1", "FS"),
+            ("message 2", ""),
+            ("message 4", "FS"),
+            ("message 5", "S"),
+            ("message 6", "S"),
+            ("message 7", ""),
+        ]
+        .into_iter()
+        .map(|(s, i)| (s.to_string(), i.to_string()))
+        .collect();
+        assert_eq!(local, expected, "{run:?}");
+        let server = setup.dovecot.messages(USER, "INBOX").expect("messages");
+        assert_eq!(server.len(), 6);
+        let fourth = server.iter().find(|m| m.uid == uids[3]).expect("4");
+        assert!(
+            fourth.flags.contains(&"\\Flagged".to_string()),
+            "{server:?}"
+        );
+        let again = setup.sync();
+        assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+    }
 }

@@ -1484,7 +1484,9 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        if line.contains(" C: ") && line.contains("UID FETCH 1:*") {
+        // The snapshot's last command is its first UID FETCH (the flags
+        // of all, or of what changed, then the new messages).
+        if line.contains(" C: ") && line.contains("UID FETCH") {
             snapshot_sent = true;
         }
         if snapshot_sent

@@ -68,6 +68,22 @@ pub struct Markers {
     pub stamps: Option<(i64, i64)>,
 }
 
+/// What the last completed sync knew of one side of a folder: enough for a
+/// store that can report changes only (IMAP QRESYNC or CONDSTORE) to list
+/// just those, and build the rest of the snapshot from what was known.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Since {
+    /// The folder's identity then; another UIDVALIDITY now means a full
+    /// listing.
+    pub identity: FolderIdentity,
+    /// Its markers then, taken before that sync changed anything, so every
+    /// change since (that sync's own included) is reported.
+    pub markers: Markers,
+    /// Every message the state pairs on this side, with the flags it had
+    /// when last synced.
+    pub known: Vec<(MessageKey, Flags)>,
+}
+
 /// A folder as [`Store::list_folders`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderStatus {
@@ -184,6 +200,16 @@ pub trait Store {
 
     /// Lists a folder's messages, quickly (see [`Snapshot::unsettled`]).
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error>;
+
+    /// Lists a folder's messages from what changed since the last sync
+    /// (`since`): messages reported unchanged keep the flags `since`
+    /// knew, and carry no size or Message-ID (the state has those). A
+    /// store that cannot tell changes lists everything: the default is
+    /// [`Store::snapshot`].
+    fn snapshot_since(&mut self, folder: &str, since: &Since) -> Result<Snapshot, Self::Error> {
+        let _ = since;
+        self.snapshot(folder)
+    }
 
     /// Lists a folder's messages once it has stopped changing, waiting
     /// for that if need be. The default is [`Store::snapshot`].

@@ -29,6 +29,7 @@
 
 mod append;
 mod bodies;
+mod changes;
 mod error;
 mod folders;
 mod messages;
@@ -38,7 +39,8 @@ pub use error::{ImapStoreError, Refusal};
 pub use names::{FolderNames, NameProblem};
 
 use ferry_core::store::{
-    Batch, BodyTarget, Capabilities, FlagChange, FolderStatus, Keyed, Markers, Snapshot, Store,
+    Batch, BodyTarget, Capabilities, FlagChange, FolderStatus, Keyed, Markers, Since, Snapshot,
+    Store,
 };
 use ferry_core::{Flags, MessageKey, Uid};
 use ferry_imap::{SelectOptions, Session};
@@ -290,6 +292,10 @@ impl Store for ImapStore {
 
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot> {
         self.guard(|s| s.list_messages(folder))
+    }
+
+    fn snapshot_since(&mut self, folder: &str, since: &Since) -> Result<Snapshot> {
+        self.guard(|s| s.list_changes(folder, since))
     }
 
     fn read_bodies(

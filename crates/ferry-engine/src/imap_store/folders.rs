@@ -166,12 +166,18 @@ impl ImapStore {
     pub(super) fn list_messages(&mut self, folder: &str) -> Result<Snapshot> {
         let wire = self.wire(folder)?;
         let selected = self.select(folder, &wire)?;
+        self.list_selected(folder, selected)
+    }
+
+    /// Every message of the folder just selected.
+    pub(super) fn list_selected(
+        &mut self,
+        folder: &str,
+        selected: ferry_imap::Selected,
+    ) -> Result<Snapshot> {
         let reserve = usize::try_from(selected.exists).map_or(0, |n| n.min(RESERVE_LIMIT));
         let mut messages = Vec::with_capacity(reserve);
-        let items = match self.session.has_capability("OBJECTID") {
-            true => SNAPSHOT_ITEMS_WITH_IDS,
-            false => SNAPSHOT_ITEMS,
-        };
+        let items = snapshot_items(self.session.has_capability("OBJECTID"));
         if selected.exists > 0 {
             self.session
                 .uid_fetch_each("1:*", items, None, &mut |fetch| {
@@ -179,9 +185,20 @@ impl ImapStore {
                 })
                 .map_err(|e| ImapStoreError::folder(folder, e))?;
         }
+        Ok(self.snapshot_of(selected, messages))
+    }
+
+    /// The snapshot of `messages`, with the identity and markers SELECT
+    /// reported; sorted by key, one entry per key (the last listed wins).
+    pub(super) fn snapshot_of(
+        &self,
+        selected: ferry_imap::Selected,
+        mut messages: Vec<MessageMeta>,
+    ) -> Snapshot {
+        messages.reverse();
         messages.sort_by(|a, b| a.key.cmp(&b.key));
         messages.dedup_by(|a, b| a.key == b.key);
-        Ok(Snapshot {
+        Snapshot {
             unsettled: false,
             identity: FolderIdentity {
                 validity: selected.uid_validity.and_then(|v| UidValidity::new(v).ok()),
@@ -196,12 +213,21 @@ impl ImapStore {
                 stamps: None,
             },
             messages,
-        })
+        }
+    }
+}
+
+/// What a snapshot asks of each message, with EMAILID where the server
+/// offers OBJECTID.
+pub(super) fn snapshot_items(objectid: bool) -> &'static str {
+    match objectid {
+        true => SNAPSHOT_ITEMS_WITH_IDS,
+        false => SNAPSHOT_ITEMS,
     }
 }
 
 /// A snapshot's view of one FETCH.
-fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
+pub(super) fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
     let key = uid_key(fetch.uid?)?;
     let flags = super::fetched_flags(&fetch);
     let mut meta = MessageMeta::new(key, flags);

@@ -19,12 +19,14 @@ pub use progress::{Control, Progress, Work};
 pub use recover::Recovered;
 pub use report::{FolderReport, SyncReport};
 
-use ferry_core::store::{FolderStatus, Snapshot, Store, StoreError};
+use ferry_core::store::{
+    FolderIdentity, FolderStatus, Markers, Since, Snapshot, Store, StoreError,
+};
 use ferry_core::{Flag, MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::{Content, Pair, Policy};
 use ferry_plan::folders::{FolderAction, FolderInfo, FolderPolicy, KnownFolder, plan_folders};
 use ferry_plan::moves::{FolderState, plan_account};
-use ferry_state::{FolderId, PairChange, State, StoredPair};
+use ferry_state::{FolderId, PairChange, State, StoredPair, ValidityCheck};
 use std::collections::BTreeMap;
 
 /// What a run may do.
@@ -159,7 +161,7 @@ pub fn sync<F: Store, N: Store>(
         }
         let planned_new =
             PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name));
-        match prepare(far, near, state, name, options.dry_run, planned_new) {
+        match prepare(far, near, state, name, options, planned_new) {
             Ok(folder) => prepared.push(folder),
             Err(problem) => report.folder(name).failed.push(problem),
         }
@@ -246,25 +248,39 @@ fn prepare<F: Store, N: Store>(
     near: &mut N,
     state: &mut State,
     name: &str,
-    dry_run: bool,
+    options: &SyncOptions,
     planned_new: PerSide<bool>,
 ) -> Result<Prepared, String> {
+    let dry_run = options.dry_run;
+    let known = state
+        .find_folder(Side::Near, name)
+        .map_err(|e| e.to_string())?;
+    let mut loaded = match &known {
+        Some(folder) => state.load_pairs(folder.id).map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
+    let since = PerSide::from_fn(|side| {
+        known
+            .as_ref()
+            .filter(|_| !options.full)
+            .and_then(|folder| since(folder, side, &loaded))
+    });
     // A folder a dry run would create does not exist yet: it is empty.
     let mut snapshots = PerSide::new(
-        match planned_new.far {
-            true => empty_snapshot(),
-            false => far.snapshot(name).map_err(|e| format!("far: {e}"))?,
-        },
-        match planned_new.near {
-            true => empty_snapshot(),
-            false => near.snapshot(name).map_err(|e| format!("near: {e}"))?,
-        },
+        take_snapshot(far, name, planned_new.far, since.far.as_ref())
+            .map_err(|e| format!("far: {e}"))?,
+        take_snapshot(near, name, planned_new.near, since.near.as_ref())
+            .map_err(|e| format!("near: {e}"))?,
     );
-    let id = folder_id(state, name, dry_run).map_err(|e| e.to_string())?;
+    let id = match &known {
+        Some(folder) => Some(folder.id),
+        None => folder_id(state, name, dry_run).map_err(|e| e.to_string())?,
+    };
     let stored = match id {
         Some(id) => {
-            observe_validities(state, id, &snapshots, dry_run).map_err(|e| e.to_string())?;
-            let loaded = state.load_pairs(id).map_err(|e| e.to_string())?;
+            if observe_validities(state, id, &snapshots, dry_run).map_err(|e| e.to_string())? {
+                loaded = state.load_pairs(id).map_err(|e| e.to_string())?;
+            }
             settle_if_missing(far, near, name, &loaded, &mut snapshots)?;
             let loaded = forget_expunged(state, loaded, &snapshots, dry_run)?;
             let loaded = learn_email_ids(state, loaded, &snapshots, dry_run)?;
@@ -283,6 +299,53 @@ fn prepare<F: Store, N: Store>(
         snapshots,
         stored,
         pairs,
+    })
+}
+
+/// A snapshot of `name`: empty for a folder a dry run would create, from
+/// the changes since the last sync where it saved markers, else in full.
+fn take_snapshot<S: Store>(
+    store: &mut S,
+    name: &str,
+    planned_new: bool,
+    since: Option<&Since>,
+) -> Result<Snapshot, S::Error> {
+    match (planned_new, since) {
+        (true, _) => Ok(empty_snapshot()),
+        (false, Some(since)) => store.snapshot_since(name, since),
+        (false, None) => store.snapshot(name),
+    }
+}
+
+/// What the last completed sync of `folder` knew of `side`, for a snapshot
+/// of the changes since; `None` (a full listing) before the first. A
+/// message removed but awaiting expunge was last seen marked deleted.
+fn since(folder: &ferry_state::Folder, side: Side, pairs: &[StoredPair]) -> Option<Since> {
+    folder.last_sync_ms?;
+    let markers = &folder.markers[side];
+    let known = pairs
+        .iter()
+        .filter_map(|p| {
+            let key = p.pair.keys[side].clone()?;
+            let mut flags = p.pair.flags.clone();
+            if p.pair.awaiting_expunge == Some(side) {
+                flags.insert(Flag::Deleted);
+            }
+            Some((key, flags))
+        })
+        .collect();
+    Some(Since {
+        identity: FolderIdentity {
+            validity: folder.validity[side],
+            mailbox_id: markers.mailbox_id.clone(),
+        },
+        markers: Markers {
+            uid_next: markers.uidnext,
+            mod_seq: markers.highest_modseq,
+            messages: None,
+            stamps: markers.dir_times.map(|t| (t.new_ns, t.cur_ns)),
+        },
+        known,
     })
 }
 
@@ -565,21 +628,25 @@ fn folder_id(
         .map(Some)
 }
 
+/// Records each side's UIDVALIDITY; true when one changed, which rewrites
+/// the folder's pairs.
 fn observe_validities(
     state: &mut State,
     id: FolderId,
     snapshots: &PerSide<Snapshot>,
     dry_run: bool,
-) -> Result<(), ferry_state::StateError> {
+) -> Result<bool, ferry_state::StateError> {
     if dry_run {
-        return Ok(());
+        return Ok(false);
     }
+    let mut changed = false;
     for side in Side::BOTH {
         if let Some(validity) = snapshots[side].identity.validity {
-            state.observe_validity(id, side, validity)?;
+            let check = state.observe_validity(id, side, validity)?;
+            changed |= !matches!(check, ValidityCheck::Unchanged | ValidityCheck::Adopted);
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// The planner's view of a stored pair; pairs missing a key on either side
