@@ -60,7 +60,8 @@ use ferry_core::store::{
 };
 use ferry_core::{Flag, MessageKey, MessageMeta};
 use ferry_maildir::{
-    DirtyDirs, Entry, Folder, FolderName, Layout, Listing, ScanOptions, StepHook, Tree, unique_key,
+    DeliveryQueue, DirtyDirs, Entry, Folder, FolderName, Layout, Listing, ScanOptions, StepHook,
+    Tree, unique_key,
 };
 
 use cache::Cache;
@@ -77,6 +78,8 @@ pub struct MaildirStore {
     hook: Option<StepHook>,
     cache: Cache,
     pending: Pending,
+    /// Delivery workers, started with the first message stored.
+    queue: Option<DeliveryQueue>,
 }
 
 impl std::fmt::Debug for MaildirStore {
@@ -154,6 +157,7 @@ impl MaildirStore {
             hook: None,
             cache: Cache::default(),
             pending: Pending::default(),
+            queue: None,
         }
     }
 
@@ -206,6 +210,21 @@ impl MaildirStore {
     }
 
     /// Wraps a file error with its folder, message and class.
+    /// The delivery workers, started on first use.
+    fn delivery_queue(&mut self) -> Result<&mut DeliveryQueue, Error> {
+        let queue = match self.queue.take() {
+            Some(queue) => queue,
+            None => DeliveryQueue::new(write::DELIVERY_WORKERS).map_err(|e| {
+                Error::Root(Box::new(ferry_maildir::Error::Io {
+                    op: "starting delivery threads for",
+                    path: self.tree.root().to_path_buf(),
+                    source: e,
+                }))
+            })?,
+        };
+        Ok(self.queue.insert(queue))
+    }
+
     fn fail(&self, folder: &str, key: Option<&str>, source: ferry_maildir::Error) -> Error {
         Error::Maildir {
             folder: folder.to_string(),

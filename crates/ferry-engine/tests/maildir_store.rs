@@ -709,12 +709,30 @@ fn a_full_disk_stops_the_sender_and_leaves_nothing() {
         .with_step_hook(hook);
     store.create_folder("INBOX").expect("create");
     let body = message(1, 400_000);
+    // Deliveries are written on worker threads: the sender learns of the
+    // failure at the latest when it begins a message after it came back.
+    // Here the later messages have a bad planned key: they fail alone,
+    // writing nothing.
     let stopped = {
         let mut target = store.begin_writes("INBOX").expect("begin_writes");
         target.begin(&incoming(1, &body, "S")).expect("begin");
-        body.chunks(CHUNK)
+        let mut stopped = body
+            .chunks(CHUNK)
             .map(|piece| target.write(piece))
             .find(Result::is_err)
+            .map(drop);
+        stopped = stopped.or(target.end().err().map(drop));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut bad = incoming(2, b"x\r\n", "");
+        bad.planned_key = Some(MessageKey::Name("bad/key".into()));
+        while stopped.is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            stopped = target.begin(&bad).err().map(drop);
+            if stopped.is_none() {
+                target.end().expect("a bad key fails alone");
+            }
+        }
+        stopped
     };
     assert!(stopped.is_some(), "the sender is told to stop");
     let results = store.finish_writes().expect("finish");

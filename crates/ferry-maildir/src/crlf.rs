@@ -31,31 +31,43 @@ impl ToLf {
         ToLf::default()
     }
 
-    /// Converts `input`, appending to `out`.
-    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+    /// Converts `input`, appending to `out`. Runs without a CR are copied
+    /// whole (memchr finds the next CR).
+    pub fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         out.reserve(input.len() + 1);
-        for &b in input {
-            match b {
-                b'\r' => {
-                    if self.held {
+        while let Some((&first, rest)) = input.split_first() {
+            if self.held {
+                match first {
+                    b'\r' => {
                         out.push(b'\r');
+                        self.held_after_cr = true;
+                        input = rest;
                     }
-                    self.held_after_cr = self.held;
-                    self.held = true;
-                }
-                b'\n' if self.held => {
-                    if self.held_after_cr {
-                        out.push(b'\r');
+                    b'\n' => {
+                        if self.held_after_cr {
+                            out.push(b'\r');
+                        }
+                        out.push(b'\n');
+                        self.held = false;
+                        input = rest;
                     }
-                    out.push(b'\n');
-                    self.held = false;
-                }
-                _ => {
-                    if self.held {
+                    _ => {
                         out.push(b'\r');
                         self.held = false;
                     }
-                    out.push(b);
+                }
+                continue;
+            }
+            match memchr::memchr(b'\r', input) {
+                None => {
+                    out.extend_from_slice(input);
+                    return;
+                }
+                Some(i) => {
+                    out.extend_from_slice(&input[..i]);
+                    self.held = true;
+                    self.held_after_cr = false;
+                    input = &input[i + 1..];
                 }
             }
         }
@@ -85,21 +97,19 @@ pub(crate) struct ToCrlf {
 }
 
 impl ToCrlf {
-    /// Calls `emit` with the normalised form of `input`, in slices.
+    /// Calls `emit` with the normalised form of `input`, in slices (memchr
+    /// finds each LF).
     pub(crate) fn push(&mut self, input: &[u8], mut emit: impl FnMut(&[u8])) {
         let mut start = 0;
-        for (i, &b) in input.iter().enumerate() {
-            if b == b'\n' {
-                let after_cr = if i == 0 {
-                    self.last_cr
-                } else {
-                    input[i - 1] == b'\r'
-                };
-                if !after_cr {
-                    emit(&input[start..i]);
-                    emit(b"\r\n");
-                    start = i + 1;
-                }
+        for i in memchr::memchr_iter(b'\n', input) {
+            let after_cr = match i {
+                0 => self.last_cr,
+                _ => input[i - 1] == b'\r',
+            };
+            if !after_cr {
+                emit(&input[start..i]);
+                emit(b"\r\n");
+                start = i + 1;
             }
         }
         emit(&input[start..]);
@@ -272,7 +282,48 @@ mod tests {
         }
     }
 
+    /// The conversions byte by byte, as the rules say, to check the fast
+    /// ones against.
+    fn reference_to_lf(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < input.len() {
+            let crlf = input[i] == b'\r' && input.get(i + 1) == Some(&b'\n');
+            let after_cr = i > 0 && input[i - 1] == b'\r';
+            if crlf && !after_cr {
+                out.push(b'\n');
+                i += 2;
+            } else {
+                out.push(input[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn reference_normalize(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, &b) in input.iter().enumerate() {
+            if b == b'\n' && (i == 0 || input[i - 1] != b'\r') {
+                out.push(b'\r');
+            }
+            out.push(b);
+        }
+        out
+    }
+
     proptest! {
+        #[test]
+        fn the_conversions_follow_the_rules(
+            input in proptest::collection::vec(prop_oneof![
+                Just(b'\r'), Just(b'\n'), Just(b'a'), any::<u8>()
+            ], 0..300),
+            cuts in proptest::collection::vec(0usize..40, 0..10),
+        ) {
+            prop_assert_eq!(chunked_to_lf(&input, &cuts), reference_to_lf(&input));
+            prop_assert_eq!(normalize(&input), reference_normalize(&input));
+        }
+
         #[test]
         fn storing_then_reading_gives_the_crlf_form(
             input in proptest::collection::vec(prop_oneof![

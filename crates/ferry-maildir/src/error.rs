@@ -104,6 +104,13 @@ pub enum Error {
         /// Why not.
         reason: &'static str,
     },
+    /// A delivery was given up before its message was complete (the
+    /// sending side failed); its `tmp/` file was removed.
+    #[error("delivery of {key} given up before the message was complete")]
+    Abandoned {
+        /// The key it would have had.
+        key: String,
+    },
     /// A folder name was refused.
     #[error(transparent)]
     Name(#[from] NameError),

@@ -12,7 +12,8 @@
 //! - [`deliver`] and [`ops`]: crash-safe delivery (tmp/, fsync, rename),
 //!   from a reader or pushed in pieces ([`Delivery`]), and
 //!   flag renames, moves and removal, each returning an [`Unsynced`] result
-//!   that is durable once its directories are fsynced ([`durable`]).
+//!   that is durable once its directories are fsynced ([`durable`]);
+//!   [`queue`] carries deliveries out on worker threads.
 //! - [`crlf`] and [`fingerprint`]: files are stored with LF; APPEND reads
 //!   them as CRLF ([`CrlfReader`]); one fingerprint (SHA-256 of the CRLF
 //!   form) for both sides.
@@ -82,6 +83,7 @@ pub mod folder;
 pub mod layout;
 pub mod name;
 pub mod ops;
+pub mod queue;
 pub mod scan;
 pub mod stamp;
 pub mod step;
@@ -96,6 +98,7 @@ pub use fingerprint::{Fingerprint, Fingerprinter, fingerprint_file};
 pub use folder::Folder;
 pub use layout::{FolderName, Layout, NameError, Problem};
 pub use name::MaildirName;
+pub use queue::{DeliveryQueue, Finished};
 pub use scan::{Entry, Listing, ScanOptions, Skipped, Subdir};
 pub use stamp::{DirTimes, Stamps};
 pub use step::{Step, StepHook};

@@ -1,41 +1,53 @@
 //! Storing messages: the [`BodyTarget`] that [`Store::begin_writes`]
-//! returns, delivering each message push-wise ([`Delivery`]).
+//! returns, delivering each message push-wise ([`Delivery`]) through the
+//! store's [`DeliveryQueue`](ferry_maildir::DeliveryQueue): worker threads convert, fingerprint, write,
+//! fsync and rename, while the sending store reads the next message.
 //!
 //! Each message's outcome is kept in the store until
 //! [`Store::finish_writes`], which fsyncs the directories once for the
-//! batch and hands the outcomes over. A message whose delivery failed
-//! leaves nothing outside `tmp/`, and nothing in it (the [`Delivery`] is
+//! batch and hands the outcomes over; the writer waits for its folder's
+//! deliveries when it is dropped. A message whose delivery failed leaves
+//! nothing outside `tmp/`, and nothing in it (the [`Delivery`] is
 //! dropped). A failure that only concerns the message (a bad planned key)
 //! is kept for `finish_writes` while its bytes are swallowed, so the
 //! sending store goes on with the next; a failure that reaches further
-//! (disk full) is also returned as an [`io::Error`] so that the sending
-//! store stops.
+//! (disk full) is also returned as an [`io::Error`] at the next message,
+//! so that the sending store stops.
 //!
 //! [`Store::begin_writes`]: ferry_core::store::Store::begin_writes
 //! [`Store::finish_writes`]: ferry_core::store::Store::finish_writes
 
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 
 use ferry_core::MessageKey;
 use ferry_core::store::{BodyTarget, ErrorClass, Incoming, StoreError};
-use ferry_maildir::{Delivery, NewMessage, unique_key};
+use ferry_maildir::{Delivered, Delivery, Finished, NewMessage, Unsynced, unique_key};
 
 use super::{At, Error, MaildirStore};
 
+/// How many deliveries run at once: their fsyncs overlap.
+pub(super) const DELIVERY_WORKERS: usize = 16;
+
 /// The message being received.
 enum Current {
-    /// Being delivered.
-    Writing {
-        source: MessageKey,
-        delivery: Box<Delivery>,
-        announced: u64,
-        planned: bool,
-    },
+    /// Handed to the delivery queue.
+    Queued,
     /// Its planned key is in the folder already (a replayed delivery): its
     /// bytes are swallowed and the key reported.
     Found { source: MessageKey, key: String },
     /// It failed: its bytes are swallowed and the error reported.
     Failed { source: MessageKey, error: Error },
+}
+
+/// A message's outcome, as `finish_writes` reports it.
+type Outcome = (MessageKey, Result<Option<MessageKey>, Error>);
+
+/// What the writer remembers of a queued delivery until it comes back.
+struct Queued {
+    source: MessageKey,
+    announced: u64,
+    planned: bool,
 }
 
 /// The target [`Store::begin_writes`](ferry_core::store::Store::begin_writes)
@@ -44,6 +56,13 @@ pub(super) struct Writer<'a> {
     store: &'a mut MaildirStore,
     at: At,
     current: Option<Current>,
+    queued: HashMap<u64, Queued>,
+    /// The number of the message being received (its queue ticket).
+    ticket: u64,
+    /// Outcomes by message number, handed to the store in order on drop.
+    outcomes: BTreeMap<u64, Outcome>,
+    /// A delivery that came back with an error reaching beyond it.
+    fatal: Option<String>,
 }
 
 impl<'a> Writer<'a> {
@@ -53,6 +72,10 @@ impl<'a> Writer<'a> {
             store,
             at,
             current: None,
+            queued: HashMap::new(),
+            ticket: 0,
+            outcomes: BTreeMap::new(),
+            fatal: None,
         }
     }
 
@@ -80,87 +103,136 @@ impl<'a> Writer<'a> {
         };
         let delivery = self.at.dir.begin_delivery(&msg);
         let delivery = delivery.map_err(|e| self.store.fail(&self.at.name, Some(&msg.key), e))?;
-        Ok(Current::Writing {
+        self.queue(source, delivery, message)
+    }
+
+    /// Hands `delivery` to the store's queue.
+    fn queue(
+        &mut self,
+        source: MessageKey,
+        delivery: Delivery,
+        message: &Incoming,
+    ) -> Result<Current, Error> {
+        let ticket = self.ticket;
+        self.store.delivery_queue()?.start(ticket, delivery);
+        let queued = Queued {
             source,
-            delivery: Box::new(delivery),
             announced: message.size,
             planned: message.planned_key.is_some(),
-        })
+        };
+        self.queued.insert(ticket, queued);
+        Ok(Current::Queued)
     }
 
-    /// Completes `current`: its outcome.
-    fn complete(&mut self, current: Current) -> (MessageKey, Result<Option<MessageKey>, Error>) {
-        match current {
-            Current::Writing {
-                source,
-                delivery,
-                announced,
-                planned,
-            } => {
-                let result = self.finish(*delivery, announced, planned);
-                (source, result.map(|key| Some(MessageKey::Name(key))))
+    /// Records the outcome of a delivery that came back from the queue.
+    fn settle(&mut self, finished: Finished) {
+        let Some(queued) = self.queued.remove(&finished.ticket) else {
+            return;
+        };
+        let result = match finished.result {
+            Err(ferry_maildir::Error::Abandoned { .. }) => Err(Error::Unfinished {
+                folder: self.at.name.clone(),
+                source_key: queued.source.clone(),
+            }),
+            outcome => self.place(&finished.key, outcome, &queued),
+        };
+        if let Err(error) = &result {
+            if self.fatal.is_none() && fatal(error).is_err() {
+                self.fatal = Some(error.to_string());
             }
-            Current::Found { source, key } => (source, Ok(Some(MessageKey::Name(key)))),
-            Current::Failed { source, error } => (source, Err(error)),
         }
+        let result = result.map(|key| Some(MessageKey::Name(key)));
+        self.outcomes
+            .insert(finished.ticket, (queued.source, result));
     }
 
-    /// Renames the delivery into place; a planned name already taken is the
-    /// same message delivered before.
-    fn finish(
+    /// The key of a finished delivery, its directory left for the batch's
+    /// fsync; a planned name already taken is the same message delivered
+    /// before.
+    fn place(
         &mut self,
-        delivery: Delivery,
-        announced: u64,
-        planned: bool,
+        key: &str,
+        outcome: ferry_maildir::Result<Unsynced<Delivered>>,
+        queued: &Queued,
     ) -> Result<String, Error> {
-        let key = delivery.message().key.clone();
-        match delivery.finish() {
+        match outcome {
             Ok(done) => {
                 let delivered = done.defer(&mut self.store.pending.dirty);
-                if delivered.crlf_size != announced {
+                if delivered.crlf_size != queued.announced {
                     tracing::warn!(
-                        folder = %self.at.name, %key, announced, received = delivered.crlf_size,
+                        folder = %self.at.name, %key, announced = queued.announced,
+                        received = delivered.crlf_size,
                         "the message's size differs from the one announced"
                     );
                 }
                 self.store
                     .cache
-                    .set(&self.at.name, &key, Some(delivered.entry));
-                Ok(key)
+                    .set(&self.at.name, key, Some(delivered.entry));
+                Ok(key.to_string())
             }
-            Err(ferry_maildir::Error::Exists { .. }) if planned => {
+            Err(ferry_maildir::Error::Exists { .. }) if queued.planned => {
                 self.store.rescan(&mut self.at)?;
-                if let Some(entry) = self.store.find_cached(&mut self.at, &key)? {
+                if let Some(entry) = self.store.find_cached(&mut self.at, key)? {
                     self.at
                         .dir
                         .adopt(&entry)
                         .defer(&mut self.store.pending.dirty);
                 }
-                Ok(key)
+                Ok(key.to_string())
             }
-            Err(e) => Err(self.store.fail(&self.at.name, Some(&key), e)),
+            Err(e) => Err(self.store.fail(&self.at.name, Some(key), e)),
         }
     }
 
-    /// Records the outcome of a message begun and not ended.
-    fn abandon(&mut self) {
-        let Some(current) = self.current.take() else {
+    /// Settles the deliveries that came back so far (`wait`: all of them).
+    fn collect(&mut self, wait: bool) {
+        let Some(queue) = self.store.queue.as_mut() else {
             return;
         };
-        let outcome = match current {
-            Current::Writing { source, .. } => {
-                let folder = self.at.name.clone();
-                let source_key = source.clone();
-                (source, Err(Error::Unfinished { folder, source_key }))
-            }
-            other => self.complete(other),
+        let finished = match wait {
+            true => queue.wait(),
+            false => queue.finished(),
         };
-        self.store.pending.results.push(outcome);
+        for one in finished {
+            self.settle(one);
+        }
     }
 
-    /// An error for the sending store when the current message failed in a
-    /// way that reaches beyond it.
+    /// Ends the current message: queued, it is finished in the background;
+    /// otherwise its outcome is recorded now.
+    fn complete(&mut self, current: Current) {
+        let outcome = match current {
+            Current::Queued => {
+                if let Some(queue) = self.store.queue.as_mut() {
+                    queue.end();
+                }
+                return;
+            }
+            Current::Found { source, key } => (source, Ok(Some(MessageKey::Name(key)))),
+            Current::Failed { source, error } => (source, Err(error)),
+        };
+        self.outcomes.insert(self.ticket, outcome);
+    }
+
+    /// Gives up a message begun and not ended.
+    fn abandon(&mut self) {
+        match self.current.take() {
+            Some(Current::Queued) => {
+                if let Some(queue) = self.store.queue.as_mut() {
+                    queue.abandon();
+                }
+            }
+            Some(other) => self.complete(other),
+            None => {}
+        }
+    }
+
+    /// An error for the sending store when a message failed in a way that
+    /// reaches beyond it.
     fn stop_if_fatal(&self) -> io::Result<()> {
+        if let Some(reason) = &self.fatal {
+            return Err(io::Error::other(reason.clone()));
+        }
         match &self.current {
             Some(Current::Failed { error, .. }) => fatal(error),
             _ => Ok(()),
@@ -180,6 +252,9 @@ fn fatal(error: &Error) -> io::Result<()> {
 impl BodyTarget for Writer<'_> {
     fn begin(&mut self, message: &Incoming) -> io::Result<()> {
         self.abandon();
+        self.collect(false);
+        self.ticket += 1;
+        self.stop_if_fatal()?;
         let current = self.start(message).unwrap_or_else(|error| Current::Failed {
             source: message.source.clone(),
             error,
@@ -189,24 +264,19 @@ impl BodyTarget for Writer<'_> {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        let Some(current) = self.current.as_mut() else {
-            return Err(io::Error::new(
+        match self.current {
+            Some(Current::Queued) => {
+                if let Some(queue) = self.store.queue.as_mut() {
+                    queue.write(data);
+                }
+                Ok(())
+            }
+            Some(_) => self.stop_if_fatal(),
+            None => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "write without begin",
-            ));
-        };
-        if let Current::Writing {
-            source, delivery, ..
-        } = current
-        {
-            if let Err(e) = delivery.write(data) {
-                let key = delivery.message().key.clone();
-                let error = self.store.fail(&self.at.name, Some(&key), e);
-                let source = source.clone();
-                self.current = Some(Current::Failed { source, error });
-            }
+            )),
         }
-        self.stop_if_fatal()
     }
 
     fn end(&mut self) -> io::Result<()> {
@@ -216,15 +286,20 @@ impl BodyTarget for Writer<'_> {
                 "end without begin",
             ));
         };
-        let (source, result) = self.complete(current);
-        let stop = result.as_ref().err().map_or(Ok(()), fatal);
-        self.store.pending.results.push((source, result));
-        stop
+        let failed = match &current {
+            Current::Failed { error, .. } => fatal(error),
+            _ => Ok(()),
+        };
+        self.complete(current);
+        failed
     }
 }
 
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         self.abandon();
+        self.collect(true);
+        let outcomes = std::mem::take(&mut self.outcomes);
+        self.store.pending.results.extend(outcomes.into_values());
     }
 }
