@@ -19,6 +19,7 @@
 //! Maildir paths).
 
 use crate::{Flags, MessageKey, MessageMeta, UidValidity};
+use std::collections::HashMap;
 use std::io;
 
 /// What a store can do, in abstract terms.
@@ -43,6 +44,11 @@ pub struct Capabilities {
     /// engine's state: a snapshot never shows them, and changing them is
     /// no change to the store.
     pub keywords: bool,
+    /// Fingerprints each message it stores while writing it (Maildir, on
+    /// its delivery threads) and hands them over with
+    /// [`Store::take_fingerprints`]: the engine then does not hash the
+    /// stream a second time.
+    pub fingerprints_writes: bool,
 }
 
 /// What identifies one incarnation of a folder.
@@ -255,6 +261,13 @@ pub trait Store {
     /// durable, each with its new key (`None` when the store cannot report
     /// it; the engine then searches for it) or its own error.
     fn finish_writes(&mut self) -> Batch<Keyed<Option<MessageKey>, Self::Error>, Self::Error>;
+
+    /// The fingerprints of the messages the last [`Store::finish_writes`]
+    /// stored, by their key in the sending store; empty for a store that
+    /// does not compute them (the default).
+    fn take_fingerprints(&mut self) -> HashMap<MessageKey, crate::Fingerprint> {
+        HashMap::new()
+    }
 
     /// Finds a message stored earlier whose new key was not reported (IMAP
     /// without UIDPLUS; a crash between storing and recording): among the

@@ -271,6 +271,7 @@ impl Store for ImapStore {
             change_tracking: has("QRESYNC"),
             reports_new_keys: has("UIDPLUS"),
             keywords: true,
+            fingerprints_writes: false,
         }
     }
 

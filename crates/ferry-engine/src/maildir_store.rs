@@ -50,7 +50,7 @@ mod error;
 mod read;
 mod write;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -78,6 +78,8 @@ pub struct MaildirStore {
     hook: Option<StepHook>,
     cache: Cache,
     pending: Pending,
+    /// The fingerprints of the last batch, until taken.
+    fingerprints: HashMap<MessageKey, ferry_core::Fingerprint>,
     /// Delivery workers, started with the first message stored.
     queue: Option<DeliveryQueue>,
 }
@@ -95,6 +97,8 @@ impl std::fmt::Debug for MaildirStore {
 #[derive(Default)]
 struct Pending {
     results: Vec<Keyed<Option<MessageKey>, Error>>,
+    /// The fingerprints of the messages delivered, by source key.
+    fingerprints: HashMap<MessageKey, ferry_core::Fingerprint>,
     dirty: DirtyDirs,
     folders: BTreeSet<String>,
 }
@@ -157,6 +161,7 @@ impl MaildirStore {
             hook: None,
             cache: Cache::default(),
             pending: Pending::default(),
+            fingerprints: HashMap::new(),
             queue: None,
         }
     }
@@ -495,6 +500,7 @@ impl Store for MaildirStore {
             change_tracking: true,
             reports_new_keys: true,
             keywords: false,
+            fingerprints_writes: true,
         }
     }
 
@@ -624,7 +630,12 @@ impl Store for MaildirStore {
         let pending = std::mem::take(&mut self.pending);
         let folders: Vec<String> = pending.folders.into_iter().collect();
         self.sync(&folders.join(", "), pending.dirty)?;
+        self.fingerprints = pending.fingerprints;
         Ok(pending.results)
+    }
+
+    fn take_fingerprints(&mut self) -> HashMap<MessageKey, ferry_core::Fingerprint> {
+        std::mem::take(&mut self.fingerprints)
     }
 
     fn set_flags(

@@ -42,6 +42,13 @@ impl Fingerprinter {
         });
     }
 
+    /// Counts the next chunk towards the CRLF size without hashing it, for
+    /// a caller that only needs the size (the fingerprint is then that of
+    /// the chunks given to [`Fingerprinter::update`] alone).
+    pub fn count(&mut self, chunk: &[u8]) {
+        self.crlf_size += self.state.count(chunk);
+    }
+
     /// The fingerprint and the message's size in CRLF form.
     pub fn finish(self) -> (Fingerprint, u64) {
         (

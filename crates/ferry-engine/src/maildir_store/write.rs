@@ -165,6 +165,9 @@ impl<'a> Writer<'a> {
                         "the message's size differs from the one announced"
                     );
                 }
+                let source = queued.source.clone();
+                let fingerprints = &mut self.store.pending.fingerprints;
+                fingerprints.insert(source, delivered.fingerprint);
                 self.store
                     .cache
                     .set(&self.at.name, key, Some(delivered.entry));

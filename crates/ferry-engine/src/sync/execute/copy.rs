@@ -122,9 +122,14 @@ fn copy_batch<S: Store, D: Store>(
         .map_err(|e| SyncError::store(dst_side, e))?
         .into_iter()
         .collect();
+    let mut seen = seen;
+    for (key, fingerprint) in dst.take_fingerprints() {
+        if let Some(learnt) = seen.get_mut(&key) {
+            learnt.fingerprint.get_or_insert(fingerprint);
+        }
+    }
     let mut read: HashMap<MessageKey, _> = read.into_iter().collect();
     let mut written = written;
-    let mut seen = seen;
     let mut completed = Vec::new();
     for (item, id) in items.iter().zip(ids) {
         let what = format!("copying {} in {}", item.key, run.name);
@@ -252,10 +257,12 @@ fn stream<S: Store, D: Store>(
         .zip(planned)
         .map(|(i, p)| (i.key.clone(), (p.clone(), i.flags.clone())))
         .collect();
+    let dst_fingerprints = dst.capabilities().fingerprints_writes;
     let target = dst
         .begin_writes(run.name)
         .map_err(|e| SyncError::store(src_side.other(), e))?;
     let mut tap = Tap {
+        hash: !dst_fingerprints,
         inner: target,
         wanted,
         current: None,
@@ -271,6 +278,11 @@ fn stream<S: Store, D: Store>(
 /// Passes bodies to the destination, with the planned key and flags, and
 /// learns each message's size, Message-ID and fingerprint on the way.
 struct Tap<'t> {
+    /// Hash the stream (unless the destination fingerprints what it
+    /// stores: see [`Capabilities::fingerprints_writes`]).
+    ///
+    /// [`Capabilities::fingerprints_writes`]: ferry_core::store::Capabilities::fingerprints_writes
+    hash: bool,
     inner: Box<dyn BodyTarget + 't>,
     wanted: HashMap<MessageKey, (Option<MessageKey>, Flags)>,
     current: Option<(MessageKey, Fingerprinter, HeaderScan)>,
@@ -295,7 +307,10 @@ impl BodyTarget for Tap<'_> {
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some((_, fingerprinter, headers)) = self.current.as_mut() {
-            fingerprinter.update(data);
+            match self.hash {
+                true => fingerprinter.update(data),
+                false => fingerprinter.count(data),
+            }
             headers.feed(data);
         }
         self.control.bytes(data.len() as u64);
@@ -311,7 +326,7 @@ impl BodyTarget for Tap<'_> {
                 Seen {
                     bytes,
                     message_id: headers.message_id(),
-                    fingerprint: Some(fingerprint),
+                    fingerprint: self.hash.then_some(fingerprint),
                 },
             );
         }
