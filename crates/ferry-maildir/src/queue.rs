@@ -1,11 +1,13 @@
 //! Deliveries carried out on worker threads, so that the thread reading
 //! messages (from an IMAP connection, say) never waits for a disk.
 //!
-//! The caller begins each [`Delivery`] itself (the `tmp/` file exists, or
-//! the error is its own at once), hands it to a [`DeliveryQueue`] and then
-//! feeds the message's bytes; a worker converts, fingerprints and writes
-//! them and finishes the delivery (mtime, fsync, rename), while the caller
-//! goes on reading the next message. Messages go to the workers in turn,
+//! The caller hands a message to a [`DeliveryQueue`], either as a begun
+//! [`Delivery`] or as the folder and [`NewMessage`] to begin it with (the
+//! worker then creates the `tmp/` file too: creating files is not cheap on
+//! a large file system), and then feeds the message's bytes; a worker
+//! converts, fingerprints and writes them and finishes the delivery
+//! (mtime, fsync, rename), while the caller goes on reading the next
+//! message. Messages go to the workers in turn,
 //! so their fsyncs overlap. Each finished delivery comes back as a
 //! [`Finished`], still [`Unsynced`]: the caller fsyncs the directories and
 //! only then records the messages, exactly as without the queue.
@@ -18,9 +20,10 @@
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{self, JoinHandle};
 
-use crate::deliver::{Delivered, Delivery};
+use crate::deliver::{Delivered, Delivery, NewMessage};
 use crate::durable::Unsynced;
 use crate::error::{Error, Result};
+use crate::folder::Folder;
 
 /// How many jobs a worker may have waiting.
 const JOBS_AHEAD: usize = 16;
@@ -29,6 +32,8 @@ const JOBS_AHEAD: usize = 16;
 enum Job {
     /// A message begins, with its caller-chosen ticket.
     Start(u64, Box<Delivery>),
+    /// A message begins: the worker begins its delivery.
+    Begin(u64, Folder, Box<NewMessage>),
     /// Its next bytes.
     Data(Vec<u8>),
     /// It is complete: finish it.
@@ -92,12 +97,22 @@ impl DeliveryQueue {
     /// Hands over a begun delivery; the bytes that follow are its own. A
     /// message still being fed is abandoned.
     pub fn start(&mut self, ticket: u64, delivery: Delivery) {
+        self.hand_over(Job::Start(ticket, Box::new(delivery)));
+    }
+
+    /// Hands over a message to deliver into `folder`; the worker begins
+    /// the delivery, and an error doing so comes back as its outcome.
+    pub fn begin(&mut self, ticket: u64, folder: &Folder, msg: NewMessage) {
+        self.hand_over(Job::Begin(ticket, folder.clone(), Box::new(msg)));
+    }
+
+    fn hand_over(&mut self, job: Job) {
         self.abandon();
         let worker = self.next;
         self.next = (self.next + 1) % self.workers.len();
         self.in_flight += 1;
         self.current = Some(worker);
-        self.send(worker, Job::Start(ticket, Box::new(delivery)));
+        self.send(worker, job);
     }
 
     /// The next bytes of the current message.
@@ -174,48 +189,102 @@ fn spawn_worker(index: usize, done: Sender<Finished>) -> std::io::Result<Worker>
     Ok(Worker { jobs, thread })
 }
 
+/// The message a worker is delivering.
+struct Current {
+    ticket: u64,
+    key: String,
+    /// `None` when beginning it failed.
+    delivery: Option<Box<Delivery>>,
+    /// The first error; what arrives after it is dropped.
+    failure: Option<Error>,
+}
+
+impl Current {
+    fn begun(ticket: u64, delivery: Box<Delivery>) -> Current {
+        let key = delivery.message().key.clone();
+        Current {
+            ticket,
+            key,
+            delivery: Some(delivery),
+            failure: None,
+        }
+    }
+
+    fn begin(ticket: u64, folder: &Folder, msg: &NewMessage) -> Current {
+        let (delivery, failure) = match folder.begin_delivery(msg) {
+            Ok(delivery) => (Some(Box::new(delivery)), None),
+            Err(error) => (None, Some(error)),
+        };
+        Current {
+            ticket,
+            key: msg.key.clone(),
+            delivery,
+            failure,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if let (Some(delivery), None) = (self.delivery.as_mut(), &self.failure) {
+            self.failure = delivery.write(bytes).err();
+        }
+    }
+
+    /// Finishes the delivery, or drops it (its `tmp/` file goes) before
+    /// the failure is told.
+    fn finish(self) -> Finished {
+        let result = match (self.failure, self.delivery) {
+            (Some(error), delivery) => {
+                drop(delivery);
+                Err(error)
+            }
+            (None, Some(delivery)) => delivery.finish(),
+            (None, None) => Err(Error::Abandoned {
+                key: self.key.clone(),
+            }),
+        };
+        Finished {
+            ticket: self.ticket,
+            key: self.key,
+            result,
+        }
+    }
+
+    fn abandon(mut self) -> Finished {
+        drop(self.delivery.take());
+        Finished {
+            ticket: self.ticket,
+            result: Err(Error::Abandoned {
+                key: self.key.clone(),
+            }),
+            key: self.key,
+        }
+    }
+}
+
 /// One message at a time: write what arrives, finish it at the end.
 fn work(inbox: &Receiver<Job>, done: &Sender<Finished>) {
-    let mut current: Option<(u64, Box<Delivery>, Option<Error>)> = None;
+    let mut current: Option<Current> = None;
     for job in inbox {
-        match job {
-            Job::Start(ticket, delivery) => current = Some((ticket, delivery, None)),
+        let finished = match job {
+            Job::Start(ticket, delivery) => {
+                current = Some(Current::begun(ticket, delivery));
+                None
+            }
+            Job::Begin(ticket, folder, msg) => {
+                current = Some(Current::begin(ticket, &folder, &msg));
+                None
+            }
             Job::Data(bytes) => {
-                if let Some((_, delivery, failure @ None)) = current.as_mut() {
-                    *failure = delivery.write(&bytes).err();
+                if let Some(current) = current.as_mut() {
+                    current.write(&bytes);
                 }
+                None
             }
-            Job::End => {
-                let Some((ticket, delivery, failure)) = current.take() else {
-                    continue;
-                };
-                let key = delivery.message().key.clone();
-                let result = match failure {
-                    Some(error) => {
-                        // Its tmp/ file goes before the failure is told.
-                        drop(delivery);
-                        Err(error)
-                    }
-                    None => delivery.finish(),
-                };
-                let _ = done.send(Finished {
-                    ticket,
-                    key,
-                    result,
-                });
-            }
-            Job::Abandon => {
-                if let Some((ticket, delivery, _)) = current.take() {
-                    let key = delivery.message().key.clone();
-                    drop(delivery);
-                    let result = Err(Error::Abandoned { key: key.clone() });
-                    let _ = done.send(Finished {
-                        ticket,
-                        key,
-                        result,
-                    });
-                }
-            }
+            Job::End => current.take().map(Current::finish),
+            Job::Abandon => current.take().map(Current::abandon),
+        };
+        if let Some(finished) = finished {
+            let _ = done.send(finished);
         }
     }
 }
@@ -234,8 +303,10 @@ mod tests {
         let mut queue = DeliveryQueue::new(3).expect("queue");
         for ticket in 0..10u64 {
             let msg = NewMessage::new();
-            let delivery = folder.begin_delivery(&msg).expect("begin");
-            queue.start(ticket, delivery);
+            match ticket % 2 {
+                0 => queue.start(ticket, folder.begin_delivery(&msg).expect("begin")),
+                _ => queue.begin(ticket, &folder, msg),
+            }
             queue.write(format!("Subject: {ticket}\r\n\r\n").as_bytes());
             queue.write(b"body\r\n");
             if ticket != 4 {

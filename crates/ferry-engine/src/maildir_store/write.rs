@@ -1,5 +1,6 @@
 //! Storing messages: the [`BodyTarget`] that [`Store::begin_writes`]
-//! returns, delivering each message push-wise ([`Delivery`]) through the
+//! returns, delivering each message push-wise
+//! ([`Delivery`](ferry_maildir::Delivery)) through the
 //! store's [`DeliveryQueue`](ferry_maildir::DeliveryQueue): worker threads convert, fingerprint, write,
 //! fsync and rename, while the sending store reads the next message.
 //!
@@ -7,7 +8,7 @@
 //! [`Store::finish_writes`], which fsyncs the directories once for the
 //! batch and hands the outcomes over; the writer waits for its folder's
 //! deliveries when it is dropped. A message whose delivery failed leaves
-//! nothing outside `tmp/`, and nothing in it (the [`Delivery`] is
+//! nothing outside `tmp/`, and nothing in it (the delivery is
 //! dropped). A failure that only concerns the message (a bad planned key)
 //! is kept for `finish_writes` while its bytes are swallowed, so the
 //! sending store goes on with the next; a failure that reaches further
@@ -22,7 +23,7 @@ use std::io;
 
 use ferry_core::MessageKey;
 use ferry_core::store::{BodyTarget, ErrorClass, Incoming, StoreError};
-use ferry_maildir::{Delivered, Delivery, Finished, NewMessage, Unsynced, unique_key};
+use ferry_maildir::{Delivered, Finished, NewMessage, Unsynced, unique_key};
 
 use super::{At, Error, MaildirStore};
 
@@ -101,20 +102,27 @@ impl<'a> Writer<'a> {
             internal_date: message.internal_date,
             into_new: true,
         };
-        let delivery = self.at.dir.begin_delivery(&msg);
-        let delivery = delivery.map_err(|e| self.store.fail(&self.at.name, Some(&msg.key), e))?;
-        self.queue(source, delivery, message)
+        ferry_maildir::MaildirName::check_key(&msg.key).map_err(|bad| {
+            let e = ferry_maildir::Error::BadKey {
+                key: msg.key.clone(),
+                reason: bad.reason,
+            };
+            self.store.fail(&self.at.name, Some(&msg.key), e)
+        })?;
+        self.queue(source, msg, message)
     }
 
-    /// Hands `delivery` to the store's queue.
+    /// Hands the delivery of `msg` to the store's queue (a worker creates
+    /// its `tmp/` file).
     fn queue(
         &mut self,
         source: MessageKey,
-        delivery: Delivery,
+        msg: NewMessage,
         message: &Incoming,
     ) -> Result<Current, Error> {
         let ticket = self.ticket;
-        self.store.delivery_queue()?.start(ticket, delivery);
+        let folder = self.at.dir.clone();
+        self.store.delivery_queue()?.begin(ticket, &folder, msg);
         let queued = Queued {
             source,
             announced: message.size,
