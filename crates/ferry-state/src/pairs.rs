@@ -108,6 +108,15 @@ const UPDATE_PAIR: &str = "UPDATE pairs SET folder = ?1, far_uid = ?2, far_key =
     keywords = ?9, size = ?10, internal_date = ?11, message_id = ?12, fingerprint = ?13, \
     awaiting_expunge = ?14 WHERE id = ?15";
 
+/// [`UPDATE_PAIR`] for a pair whose indexed columns (folder, keys,
+/// Message-ID, fingerprint) are unchanged, which is the common case (flags
+/// synced): the row alone is written, not its seven index entries. It
+/// changes nothing when an indexed column differs; the full update follows.
+const UPDATE_PAIR_UNINDEXED: &str = "UPDATE pairs SET far_email_id = ?6, near_email_id = ?7, \
+    flags = ?8, keywords = ?9, size = ?10, internal_date = ?11, awaiting_expunge = ?14 \
+    WHERE id = ?15 AND folder IS ?1 AND far_uid IS ?2 AND far_key IS ?3 AND near_uid IS ?4 \
+    AND near_key IS ?5 AND message_id IS ?12 AND fingerprint IS ?13";
+
 impl State {
     /// Every pair of a folder pair, by id. One indexed scan: 100,000 pairs
     /// load in a fraction of a second.
@@ -239,12 +248,18 @@ fn update_pair(tx: &Transaction<'_>, path: &Path, stored: &StoredPair) -> Result
     let columns = PairColumns::new(&stored.pair, path)?;
     let mut params = columns.params();
     params.push(&stored.id.0);
+    let describe = || format!("update {} {}", stored.id, stored.pair.describe());
+    let narrow = tx
+        .prepare_cached(UPDATE_PAIR_UNINDEXED)
+        .and_then(|mut stmt| stmt.execute(params.as_slice()))
+        .ctx_with(path, describe)?;
+    if narrow == 1 {
+        return Ok(stored.id);
+    }
     let changed = tx
         .prepare_cached(UPDATE_PAIR)
         .and_then(|mut stmt| stmt.execute(params.as_slice()))
-        .ctx_with(path, || {
-            format!("update {} {}", stored.id, stored.pair.describe())
-        })?;
+        .ctx_with(path, describe)?;
     expect_pair(changed, path, stored.id)
 }
 

@@ -17,7 +17,7 @@ use ferry_plan::folder::Action;
 use ferry_plan::folders::FolderAction;
 use ferry_plan::moves::AccountPlan;
 use ferry_state::{FolderId, IntentAction, NewIntent, PairChange, SideMarkers, State, StoredPair};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 mod copy;
 mod moves;
@@ -146,8 +146,9 @@ pub(crate) struct FolderRun<'a> {
     pub(crate) name: &'a str,
     pub(crate) id: FolderId,
     pub(crate) snapshots: &'a PerSide<Snapshot>,
-    /// Stored pairs by (side, key).
-    pub(crate) by_key: BTreeMap<(Side, MessageKey), &'a StoredPair>,
+    /// Stored pairs by each side's key (borrowed: a large folder's keys are
+    /// not copied).
+    by_key: PerSide<HashMap<&'a MessageKey, &'a StoredPair>>,
     /// Each side's snapshot by key (copies and moves look messages up one
     /// by one; a scan per lookup would be quadratic in a large folder).
     metas: PerSide<BTreeMap<&'a MessageKey, &'a MessageMeta>>,
@@ -155,7 +156,7 @@ pub(crate) struct FolderRun<'a> {
 
 impl FolderRun<'_> {
     pub(crate) fn stored(&self, side: Side, key: &MessageKey) -> Option<&StoredPair> {
-        self.by_key.get(&(side, key.clone())).copied()
+        self.by_key[side].get(key).copied()
     }
 
     pub(crate) fn meta(&self, side: Side, key: &MessageKey) -> Option<&MessageMeta> {
@@ -165,14 +166,13 @@ impl FolderRun<'_> {
 
 fn folder_run<'a>(name: &'a str, prepared: &'a PreparedRef<'a>) -> Option<FolderRun<'a>> {
     let id = prepared.id?;
-    let mut by_key = BTreeMap::new();
-    for stored in prepared.stored {
-        for side in Side::BOTH {
-            if let Some(key) = &stored.pair.keys[side] {
-                by_key.insert((side, key.clone()), stored);
-            }
-        }
-    }
+    let by_key = PerSide::from_fn(|side| {
+        prepared
+            .stored
+            .iter()
+            .filter_map(|stored| Some((stored.pair.keys[side].as_ref()?, stored)))
+            .collect()
+    });
     let metas = prepared
         .snapshots
         .as_ref()

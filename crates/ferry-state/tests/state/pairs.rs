@@ -134,3 +134,36 @@ fn a_damaged_row_is_reported_not_trusted() {
     );
     assert!(message.contains(&format!("pair {}", ids[0])), "{message}");
 }
+
+/// An update of flags alone and one of keys and content both land whole,
+/// whichever statement writes them (the row alone, or the row and its
+/// index entries); the pair is then found by its new keys, not the old.
+#[test]
+fn updates_of_flags_alone_and_of_keys_both_land() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    let ids = state
+        .insert_pairs(&[full_pair(inbox, 1), plain_pair(inbox, 2)])
+        .expect("insert");
+    let mut flagged = state.pair(ids[0]).expect("load").expect("present");
+    flagged.pair.flags.insert(Flag::Flagged);
+    flagged.pair.size = Some(77);
+    flagged.pair.awaiting_expunge = Some(Side::Far);
+    let mut rekeyed = state.pair(ids[1]).expect("load").expect("present");
+    rekeyed.pair.keys.far = Some(uid_key(900));
+    rekeyed.pair.message_id = Some("<new@example.com>".into());
+    rekeyed.pair.fingerprint = Some(fingerprint(9));
+    state
+        .apply_pair_changes(&[
+            PairChange::Update(flagged.clone()),
+            PairChange::Update(rekeyed.clone()),
+        ])
+        .expect("apply");
+    assert_eq!(state.pair(ids[0]).expect("load"), Some(flagged));
+    assert_eq!(state.pair(ids[1]).expect("load"), Some(rekeyed));
+    let by_new = state.find_pair(inbox, Side::Far, &uid_key(900));
+    assert_eq!(by_new.expect("find").map(|p| p.id), Some(ids[1]));
+    let by_old = state.find_pair(inbox, Side::Far, &uid_key(2));
+    assert_eq!(by_old.expect("find"), None);
+    let by_id = state.find_pairs_by_message_id("<new@example.com>");
+    assert_eq!(by_id.expect("find").len(), 1);
+}
