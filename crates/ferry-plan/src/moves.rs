@@ -12,11 +12,17 @@
 //! the content provably matches (fingerprint, or Message-ID and size).
 //! A move on one side with a flag change on the other is still a move, and
 //! the flags merge. Moves do not count towards the mass-delete guard.
+//!
+//! A large account need not be held whole for this: [`FolderDiff`] is one
+//! folder's diff, and [`FolderDiff::referenced`] says which of its messages
+//! and pairs the diff (and so the move pass and the executor) needs; the
+//! caller may drop the rest before diffing the next folder, and then plan
+//! with [`plan_account_from`] on what it kept. The plan is the same.
 
 use crate::flags;
 use crate::folder::{self, Action, FolderPlan, Pair, Policy};
 use ferry_core::{Fingerprint, Flags, MessageKey, MessageMeta, PerSide, Side};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One folder's inputs.
 #[derive(Debug, Clone, Copy)]
@@ -76,16 +82,92 @@ struct Arrival<'a> {
     meta: &'a MessageMeta,
 }
 
+/// One folder's diff, before moves are found and the guard applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderDiff {
+    /// The folder's actions.
+    pub actions: Vec<Action>,
+    /// How many messages each side listed (the guard's measure).
+    pub listed: PerSide<usize>,
+}
+
+impl FolderDiff {
+    /// Diffs one folder.
+    pub fn new(folder: &FolderState<'_>, policy: &Policy) -> FolderDiff {
+        FolderDiff {
+            actions: folder::diff_folder(folder.now, folder.pairs, policy),
+            listed: folder.now.map(|_, list| list.len()),
+        }
+    }
+
+    /// The keys on each side that the actions name, with both keys of
+    /// every pair among `pairs` that has one of them: the messages and
+    /// pairs [`plan_account_from`] and the executor need. A message or
+    /// pair not named is unchanged on both sides.
+    pub fn referenced(&self, pairs: &[Pair]) -> PerSide<HashSet<MessageKey>> {
+        let mut keys: PerSide<HashSet<MessageKey>> = PerSide::default();
+        for action in &self.actions {
+            for (side, key) in named_keys(action) {
+                keys[side].insert(key.clone());
+            }
+        }
+        for pair in pairs {
+            if Side::BOTH
+                .into_iter()
+                .any(|s| keys[s].contains(&pair.keys[s]))
+            {
+                for side in Side::BOTH {
+                    keys[side].insert(pair.keys[side].clone());
+                }
+            }
+        }
+        keys
+    }
+}
+
+/// Both keys of a pair, with their sides.
+fn both(keys: &PerSide<MessageKey>) -> [(Side, &MessageKey); 2] {
+    Side::BOTH.map(|s| (s, &keys[s]))
+}
+
+/// The (side, key) an action names.
+fn named_keys(action: &Action) -> Vec<(Side, &MessageKey)> {
+    match action {
+        Action::Unpair { keys } | Action::Pair { keys, .. } => both(keys).to_vec(),
+        Action::Copy {
+            from,
+            key,
+            replaces,
+            ..
+        } => {
+            let mut named = vec![(*from, key)];
+            named.extend(replaces.iter().flat_map(both));
+            named
+        }
+        Action::SetFlags { side, key, .. }
+        | Action::Remove { side, key }
+        | Action::MarkDeleted { side, key }
+        | Action::Skip { side, key, .. } => vec![(*side, key)],
+    }
+}
+
 /// Plans every folder, then pairs departures with arrivals into moves.
 pub fn plan_account(folders: &[FolderState<'_>], policy: &Policy) -> AccountPlan {
-    let mut diffs: Vec<Vec<Option<Action>>> = folders
-        .iter()
-        .map(|f| {
-            folder::diff_folder(f.now, f.pairs, policy)
-                .into_iter()
-                .map(Some)
-                .collect()
-        })
+    let diffs = folders.iter().map(|f| FolderDiff::new(f, policy)).collect();
+    plan_account_from(folders, diffs, policy)
+}
+
+/// [`plan_account`] from the folders' diffs, made beforehand; `folders`
+/// need hold only what each diff [references](FolderDiff::referenced).
+pub fn plan_account_from(
+    folders: &[FolderState<'_>],
+    diffs: Vec<FolderDiff>,
+    policy: &Policy,
+) -> AccountPlan {
+    let listed: Vec<PerSide<usize>> = diffs.iter().map(|d| d.listed).collect();
+    let mut diffs: Vec<Vec<Option<Action>>> = diffs
+        .into_iter()
+        .map(|d| d.actions.into_iter().map(Some).collect())
         .collect();
     let metas: Vec<PerSide<HashMap<&MessageKey, &MessageMeta>>> = folders
         .iter()
@@ -119,7 +201,7 @@ pub fn plan_account(folders: &[FolderState<'_>], policy: &Policy) -> AccountPlan
     }
     moves.sort();
     AccountPlan {
-        folders: finish_folders(folders, diffs, policy),
+        folders: finish_folders(folders, diffs, &listed, policy),
         moves,
     }
 }
@@ -305,14 +387,16 @@ fn make_move(
 fn finish_folders(
     folders: &[FolderState<'_>],
     diffs: Vec<Vec<Option<Action>>>,
+    listed: &[PerSide<usize>],
     policy: &Policy,
 ) -> BTreeMap<String, FolderPlan> {
     folders
         .iter()
         .zip(diffs)
-        .map(|(state, actions)| {
+        .zip(listed)
+        .map(|((state, actions), listed)| {
             let mut actions: Vec<Action> = actions.into_iter().flatten().collect();
-            let held = folder::apply_guard(&mut actions, state.now.map(|_, l| l.len()), policy);
+            let held = folder::apply_guard(&mut actions, *listed, policy);
             actions.sort();
             (state.name.to_string(), FolderPlan { actions, held })
         })
@@ -342,6 +426,46 @@ mod tests {
             fingerprint: None,
             email_id: None,
         }
+    }
+
+    /// The account plan, checked to be the same when planned from the
+    /// diffs and only what they reference.
+    fn plan(folders: &[FolderState<'_>]) -> AccountPlan {
+        let policy = Policy::default();
+        let full = plan_account(folders, &policy);
+        let diffs: Vec<FolderDiff> = folders
+            .iter()
+            .map(|f| FolderDiff::new(f, &policy))
+            .collect();
+        let kept: Vec<(PerSide<Vec<MessageMeta>>, Vec<Pair>)> = folders
+            .iter()
+            .zip(&diffs)
+            .map(|(f, d)| {
+                let keys = d.referenced(f.pairs);
+                let now = PerSide::from_fn(|s| {
+                    let keep = |m: &&MessageMeta| keys[s].contains(&m.key);
+                    f.now[s].iter().filter(keep).cloned().collect()
+                });
+                let pairs = f
+                    .pairs
+                    .iter()
+                    .filter(|p| keys.far.contains(&p.keys.far))
+                    .cloned()
+                    .collect();
+                (now, pairs)
+            })
+            .collect();
+        let pruned: Vec<FolderState<'_>> = folders
+            .iter()
+            .zip(&kept)
+            .map(|(f, (now, pairs))| FolderState {
+                name: f.name,
+                now: now.as_ref().map(|_, v| v.as_slice()),
+                pairs,
+            })
+            .collect();
+        assert_eq!(plan_account_from(&pruned, diffs, &policy), full);
+        full
     }
 
     fn pair(far: MessageKey, near: MessageKey, flags: &str, id: &str) -> Pair {
@@ -374,7 +498,7 @@ mod tests {
                 pairs: &[],
             },
         ];
-        let plan = plan_account(&folders, &Policy::default());
+        let plan = plan(&folders);
         assert!(
             plan.folders.values().all(|f| f.actions.is_empty()),
             "{plan:?}"
@@ -420,7 +544,7 @@ mod tests {
                     pairs: &[],
                 },
             ];
-            let plan = plan_account(&folders, &Policy::default());
+            let plan = plan(&folders);
             assert_eq!(plan.moves.len(), expected, "{plan:?}");
         }
     }
@@ -442,7 +566,7 @@ mod tests {
                 pairs: &[],
             },
         ];
-        let plan = plan_account(&folders, &Policy::default());
+        let plan = plan(&folders);
         assert_eq!(plan.moves.len(), 1, "{plan:?}");
         let m = &plan.moves[0];
         assert_eq!(
@@ -479,7 +603,7 @@ mod tests {
                 pairs: &[],
             },
         ];
-        let plan = plan_account(&folders, &Policy::default());
+        let plan = plan(&folders);
         assert_eq!(plan.moves.len(), 29);
         assert_eq!(
             plan.folders["INBOX"].actions,
@@ -500,7 +624,7 @@ mod tests {
             now: PerSide::new(&inbox_far, &[]),
             pairs: &inbox_pairs,
         }];
-        let plan = plan_account(&folders, &Policy::default());
+        let plan = plan(&folders);
         assert!(plan.moves.is_empty());
         assert_eq!(
             plan.folders["INBOX"].actions,
@@ -530,6 +654,6 @@ mod tests {
                 pairs: &[],
             },
         ];
-        assert!(plan_account(&folders, &Policy::default()).moves.is_empty());
+        assert!(plan(&folders).moves.is_empty());
     }
 }

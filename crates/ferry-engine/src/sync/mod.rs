@@ -25,7 +25,7 @@ use ferry_core::store::{
 use ferry_core::{Flag, MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::{Content, Pair, Policy};
 use ferry_plan::folders::{FolderAction, FolderInfo, FolderPolicy, KnownFolder, plan_folders};
-use ferry_plan::moves::{FolderState, plan_account};
+use ferry_plan::moves::{FolderDiff, FolderState, plan_account_from};
 use ferry_state::{FolderId, PairChange, State, StoredPair, ValidityCheck};
 use std::collections::BTreeMap;
 
@@ -149,7 +149,12 @@ pub fn sync<F: Store, N: Store>(
         let ids: Vec<FolderId> = unchanged.values().copied().collect();
         state.confirm_folders(&ids)?;
     }
+    let policy = ferry_plan::folder::Policy {
+        keeps_keywords: PerSide::new(far.capabilities().keywords, near.capabilities().keywords),
+        ..options.policy
+    };
     let mut prepared = Vec::new();
+    let mut diffs = Vec::new();
     for name in folder_plan
         .synced
         .iter()
@@ -162,7 +167,10 @@ pub fn sync<F: Store, N: Store>(
         let planned_new =
             PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name));
         match prepare(far, near, state, name, options, planned_new) {
-            Ok(folder) => prepared.push(folder),
+            Ok(mut folder) => {
+                diffs.push(folder.diff_and_prune(&policy));
+                prepared.push(folder);
+            }
             Err(problem) => report.folder(name).failed.push(problem),
         }
     }
@@ -174,11 +182,7 @@ pub fn sync<F: Store, N: Store>(
             pairs: &p.pairs,
         })
         .collect();
-    let policy = ferry_plan::folder::Policy {
-        keeps_keywords: PerSide::new(far.capabilities().keywords, near.capabilities().keywords),
-        ..options.policy
-    };
-    let plan = plan_account(&states, &policy);
+    let plan = plan_account_from(&states, diffs, &policy);
     report.record_plan(&plan);
     if options.dry_run {
         report.plan = Some(plan);
@@ -190,6 +194,39 @@ pub fn sync<F: Store, N: Store>(
     execute::run(far, near, state, &refs, &plan, control, &mut report)?;
     report.stopped = control.stop_requested();
     Ok(report)
+}
+
+impl Prepared {
+    /// Diffs the folder, then lets go of every message and pair the diff
+    /// does not name (unchanged on both sides): the account is planned and
+    /// run from what is kept, so a run holds one folder whole at a time,
+    /// not the account.
+    fn diff_and_prune(&mut self, policy: &Policy) -> FolderDiff {
+        let folder = FolderState {
+            name: &self.name,
+            now: self.snapshots.as_ref().map(|_, s| s.messages.as_slice()),
+            pairs: &self.pairs,
+        };
+        let diff = FolderDiff::new(&folder, policy);
+        let keys = diff.referenced(&self.pairs);
+        for side in Side::BOTH {
+            let messages = &mut self.snapshots[side].messages;
+            messages.retain(|m| keys[side].contains(&m.key));
+            messages.shrink_to_fit();
+        }
+        self.pairs.retain(|p| keys.far.contains(&p.keys.far));
+        self.pairs.shrink_to_fit();
+        self.stored.retain(|s| {
+            let named = |side: Side| {
+                s.pair.keys[side]
+                    .as_ref()
+                    .is_some_and(|k| keys[side].contains(k))
+            };
+            named(Side::Far) || named(Side::Near)
+        });
+        self.stored.shrink_to_fit();
+        diff
+    }
 }
 
 /// What the executor needs of a prepared folder.

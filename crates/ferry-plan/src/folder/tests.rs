@@ -608,3 +608,31 @@ fn a_new_deleted_flag_agrees_with_a_deletion_and_a_restore_is_a_change() {
         "{actions:?}"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Planning from a folder's diff and only the messages and pairs it
+    /// references gives the plan of the whole folder, guard included.
+    #[test]
+    fn planning_from_what_the_diff_references_gives_the_same_plan(
+        (initial, fresh) in history(),
+        guarded in any::<bool>(),
+    ) {
+        use crate::moves::{FolderDiff, FolderState, plan_account, plan_account_from};
+        let policy = Policy { allow_mass_delete: !guarded, ..Policy::default() };
+        let (model, pairs, _) = build(&initial, &fresh);
+        let (far, near) = (snapshot(&model.far), snapshot(&model.near));
+        let whole = FolderState { name: "F", now: PerSide::new(&far, &near), pairs: &pairs };
+        let expected = plan_account(&[whole], &policy);
+        let diff = FolderDiff::new(&whole, &policy);
+        let keys = diff.referenced(&pairs);
+        let kept = |list: &[MessageMeta], side: Side| -> Vec<MessageMeta> {
+            list.iter().filter(|m| keys[side].contains(&m.key)).cloned().collect()
+        };
+        let (far_kept, near_kept) = (kept(&far, Side::Far), kept(&near, Side::Near));
+        let pairs_kept: Vec<Pair> = pairs.iter().filter(|p| keys.far.contains(&p.keys.far)).cloned().collect();
+        let pruned = FolderState { name: "F", now: PerSide::new(&far_kept, &near_kept), pairs: &pairs_kept };
+        prop_assert_eq!(plan_account_from(&[pruned], vec![diff], &policy), expected);
+    }
+}
