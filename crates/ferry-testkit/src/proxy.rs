@@ -15,7 +15,10 @@
 //!   after the tagged OK that answers a client's `STARTTLS`.
 //!
 //! Every connection is recorded, both directions, as delivered
-//! ([`FaultProxy::recording`]).
+//! ([`FaultProxy::recording`]), and the bytes delivered are counted
+//! ([`FaultProxy::bytes_delivered`]). [`Faults::count_only`] keeps the counts
+//! but not the bytes, for long runs such as benchmarks, where a recording
+//! would hold every byte in memory.
 //!
 //! Each accepted connection gets its own upstream connection and four
 //! threads: per direction, a reader (read, rewrite, timestamp) and a writer
@@ -51,7 +54,7 @@ use std::io::{self, Read, Write};
 use std::mem;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{self, JoinHandle};
@@ -79,6 +82,16 @@ pub enum Direction {
     ClientToServer,
     /// From the upstream server to the client.
     ServerToClient,
+}
+
+impl Direction {
+    /// The position of this direction's counter.
+    fn index(self) -> usize {
+        match self {
+            Direction::ClientToServer => 0,
+            Direction::ServerToClient => 1,
+        }
+    }
 }
 
 /// How a [`Cut`] ends the connection.
@@ -208,6 +221,11 @@ pub struct Faults {
     /// `STARTTLS`, in the same write: plaintext the client receives before
     /// its TLS handshake.
     pub inject_after_starttls_ok: Option<Vec<u8>>,
+    /// Only count the bytes delivered ([`FaultProxy::bytes_delivered`]), do
+    /// not record them: [`FaultProxy::recording`] then has one empty entry
+    /// per connection. For long runs (benchmarks) that would otherwise keep
+    /// every byte in memory.
+    pub count_only: bool,
 }
 
 impl Faults {
@@ -260,6 +278,14 @@ impl Faults {
     pub fn with_injection_after_starttls_ok(self, bytes: impl Into<Vec<u8>>) -> Self {
         Self {
             inject_after_starttls_ok: Some(bytes.into()),
+            ..self
+        }
+    }
+
+    /// Count the bytes delivered, but do not record them.
+    pub fn with_count_only(self) -> Self {
+        Self {
+            count_only: true,
             ..self
         }
     }
@@ -369,6 +395,7 @@ impl FaultProxy {
             faults,
             stop: StopSignal::default(),
             recording: Mutex::default(),
+            delivered: [AtomicU64::new(0), AtomicU64::new(0)],
             connections: Mutex::default(),
             threads: Mutex::default(),
         });
@@ -398,6 +425,13 @@ impl FaultProxy {
         Recording {
             connections: lock(&self.shared.recording).clone(),
         }
+    }
+
+    /// The bytes delivered so far in `direction`, over all connections (as
+    /// written to the receiving side: after rewriting, never past a cut).
+    /// Counted whether or not [`Faults::count_only`] is set.
+    pub fn bytes_delivered(&self, direction: Direction) -> u64 {
+        self.shared.delivered[direction.index()].load(Ordering::Relaxed)
     }
 
     /// How many client connections were accepted so far.
@@ -443,6 +477,8 @@ struct Shared {
     faults: Faults,
     stop: StopSignal,
     recording: Mutex<Vec<ConnectionRecording>>,
+    /// Bytes delivered per [`Direction::index`], over all connections.
+    delivered: [AtomicU64; 2],
     /// Weak, so a connection's sockets close when its threads are done.
     connections: Mutex<Vec<Weak<Connection>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -456,6 +492,10 @@ impl Shared {
     }
 
     fn record(&self, index: usize, direction: Direction, bytes: &[u8]) {
+        self.delivered[direction.index()].fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if self.faults.count_only {
+            return;
+        }
         if let Some(connection) = lock(&self.recording).get_mut(index) {
             connection.bytes_mut(direction).extend_from_slice(bytes);
         }
@@ -1214,4 +1254,67 @@ fn trim_line_ending(line: &[u8]) -> &[u8] {
 
 fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
     bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that echoes each connection until EOF.
+    fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind echo server");
+        let addr = listener.local_addr().expect("echo server address");
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                thread::spawn(move || {
+                    let mut reader = stream.try_clone().expect("clone echo stream");
+                    let _ = io::copy(&mut reader, &mut stream);
+                    let _ = stream.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        addr
+    }
+
+    /// Sends `bytes` through `proxy` to the echo server and reads them back.
+    fn echo_through(proxy: &FaultProxy, bytes: &[u8]) -> Vec<u8> {
+        let mut stream = TcpStream::connect(proxy.addr()).expect("connect to proxy");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        stream.write_all(bytes).expect("send");
+        stream.shutdown(Shutdown::Write).expect("send FIN");
+        let mut echoed = Vec::new();
+        stream.read_to_end(&mut echoed).expect("read echo");
+        echoed
+    }
+
+    #[test]
+    fn count_only_counts_without_recording() {
+        let proxy = FaultProxy::start(echo_server(), Faults::default().with_count_only())
+            .expect("proxy starts");
+        let payload = vec![b'x'; 100_000];
+        assert_eq!(echo_through(&proxy, &payload), payload);
+        assert_eq!(echo_through(&proxy, b"abc"), b"abc");
+        assert_eq!(proxy.bytes_delivered(Direction::ClientToServer), 100_003);
+        assert_eq!(proxy.bytes_delivered(Direction::ServerToClient), 100_003);
+        let recording = proxy.recording();
+        assert_eq!(recording.connections.len(), 2);
+        assert!(
+            recording
+                .connections
+                .iter()
+                .all(|c| c.client_to_server.is_empty() && c.server_to_client.is_empty())
+        );
+    }
+
+    #[test]
+    fn default_records_and_counts() {
+        let proxy = FaultProxy::start(echo_server(), Faults::default()).expect("proxy starts");
+        assert_eq!(echo_through(&proxy, b"hello"), b"hello");
+        assert_eq!(proxy.bytes_delivered(Direction::ClientToServer), 5);
+        assert_eq!(proxy.bytes_delivered(Direction::ServerToClient), 5);
+        assert_eq!(proxy.recording().client_to_server_text(), "hello");
+    }
 }
