@@ -1045,7 +1045,8 @@ fn changed_settings_make_every_folder_looked_into_again() {
 }
 
 /// A folder that changed is read from its changes: QRESYNC's SELECT, else
-/// CONDSTORE's CHANGEDSINCE and a UID SEARCH, else the flags of all; never
+/// CONDSTORE's CHANGEDSINCE, else the flags of all, and a UID SEARCH of what
+/// is still there; never
 /// again the headers and sizes of messages already paired. Each way,
 /// another client's changes (flags, an expunge, a new message) and a local
 /// one meet, and the next run finds nothing to do.
@@ -1055,7 +1056,7 @@ fn changed_folders_are_read_from_their_changes() {
         (
             DovecotOptions::default(),
             "SELECT INBOX (QRESYNC (",
-            "UID SEARCH",
+            "CHANGEDSINCE",
         ),
         (
             DovecotOptions::hiding(&["QRESYNC"]),
@@ -1103,6 +1104,7 @@ fn changed_folders_are_read_from_their_changes() {
         assert!(trace.contains(used), "{used}: {run:?}");
         assert!(!trace.contains(unused), "{unused}: {run:?}");
         assert!(!trace.contains("UID FETCH 1:*"), "{run:?}");
+        assert!(trace.contains("UID SEARCH UID 1:6\n"), "{run:?}");
         let header_fetches: Vec<&str> = trace
             .lines()
             .filter(|l| l.contains(" C: ") && l.contains("HEADER.FIELDS"))
@@ -1135,5 +1137,77 @@ fn changed_folders_are_read_from_their_changes() {
         );
         let again = setup.sync();
         assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+    }
+}
+
+/// A pair kept after its server message was expunged (marked `T` locally,
+/// as `expunge = "far"` says) stays known as gone on every later run,
+/// though the server reports the expunge only once: when the local copy is
+/// restored (`T` taken off), it goes back to the server, as a full look
+/// would have it.
+#[test]
+fn a_message_expunged_on_the_server_and_restored_locally_is_uploaded_again() {
+    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    let setup = Setup::with_extra(dovecot, "expunge = \"far\"\n");
+    setup.append_messages("INBOX", 1..=3, &["\\Seen"]);
+    setup.sync();
+    let uid = setup.dovecot.messages(USER, "INBOX").expect("messages")[0].uid;
+    let mut client = setup.dovecot.client().expect("client");
+    client.expunge("INBOX", &[uid]).expect("expunge");
+    let marked = setup.sync();
+    assert!(marked.stdout.contains("deleted 1"), "{marked:?}");
+    let trashed = |setup: &Setup| {
+        setup
+            .files("INBOX")
+            .into_iter()
+            .filter(|(_, info, _)| info.contains('T'))
+            .map(|(_, _, path)| path)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(trashed(&setup).len(), 1, "marked T locally");
+    // Runs in between: the server no longer reports that expunge.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    setup.sync();
+    setup.sync();
+    let path = trashed(&setup).remove(0);
+    let restored = path.to_string_lossy().replace(":2,ST", ":2,S");
+    std::fs::rename(&path, restored).expect("restore");
+    let run = setup.sync();
+    assert!(run.stdout.contains("pushed 1"), "{run:?}");
+    assert_eq!(setup.server_count("INBOX"), 3);
+    let again = setup.sync();
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
+/// A message skipped because it arrived marked `\Deleted` is not in the
+/// state; when another client takes the mark off later, the change is seen
+/// (QRESYNC reports changes to every message, not only known ones) and the
+/// message is downloaded.
+#[test]
+fn a_skipped_deleted_message_undeleted_later_is_downloaded() {
+    for options in [
+        DovecotOptions::default(),
+        DovecotOptions::hiding(&["QRESYNC"]),
+    ] {
+        let setup = Setup::new(options);
+        setup.append_messages("INBOX", 1..=2, &[]);
+        setup.sync();
+        setup.append_messages("INBOX", 3..=3, &["\\Deleted"]);
+        setup.sync();
+        assert_eq!(
+            setup.files("INBOX").len(),
+            2,
+            "a deleted message is skipped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        setup.sync();
+        let uid = setup.dovecot.messages(USER, "INBOX").expect("messages")[2].uid;
+        let mut client = setup.dovecot.client().expect("client");
+        client
+            .remove_flags("INBOX", &[uid], &["\\Deleted"])
+            .expect("undelete");
+        let run = setup.sync();
+        assert!(run.stdout.contains("pulled 1"), "{run:?}");
+        assert_eq!(setup.files("INBOX").len(), 3);
     }
 }

@@ -49,6 +49,9 @@ pub struct Capabilities {
     /// [`Store::take_fingerprints`]: the engine then does not hash the
     /// stream a second time.
     pub fingerprints_writes: bool,
+    /// [`Store::snapshot_since`] asks the store for changes only (IMAP);
+    /// the engine gathers what the state knows only for such a store.
+    pub lists_changes: bool,
 }
 
 /// What identifies one incarnation of a folder.

@@ -272,6 +272,7 @@ impl Store for ImapStore {
             reports_new_keys: has("UIDPLUS"),
             keywords: true,
             fingerprints_writes: false,
+            lists_changes: true,
         }
     }
 

@@ -501,6 +501,7 @@ impl Store for MaildirStore {
             reports_new_keys: true,
             keywords: false,
             fingerprints_writes: true,
+            lists_changes: false,
         }
     }
 

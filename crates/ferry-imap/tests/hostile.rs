@@ -295,3 +295,29 @@ proptest! {
         }
     }
 }
+
+/// FETCH responses a server sends for the mailbox being closed, before
+/// `[CLOSED]` (RFC 7162 3.2.11), are not taken for changes of the one
+/// being selected.
+#[test]
+fn responses_before_closed_belong_to_the_old_mailbox() {
+    let script = Script::new()
+        .send(GREETING)
+        .expect("AUTHENTICATE PLAIN *")
+        .send(b"{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n")
+        .expect("SELECT Archive")
+        .send(
+            b"* 9 EXISTS\r\n* 3 FETCH (UID 3 FLAGS (\\Seen))\r\n* OK [CLOSED] closed\r\n\
+              * 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] selected\r\n",
+        );
+    let server = ScriptedServer::start(script).expect("server");
+    let mut session = Session::connect(&plain_options(server.port())).expect("connect");
+    session.login(&creds()).expect("login");
+    let selected = session
+        .select("Archive", &SelectOptions::default())
+        .expect("select");
+    assert_eq!(selected.exists, 1);
+    assert!(selected.changed.is_empty(), "{:?}", selected.changed);
+    assert_eq!(selected.uid_validity, Some(7));
+    assert_eq!(selected.mailbox, "Archive");
+}

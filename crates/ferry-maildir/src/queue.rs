@@ -17,6 +17,7 @@
 //! abandoned, or whose writes failed, is dropped by its worker, which
 //! removes its `tmp/` file.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::{self, JoinHandle};
 
@@ -51,6 +52,10 @@ pub struct Finished {
     pub key: String,
     /// The delivery's outcome.
     pub result: Result<Unsynced<Delivered>>,
+    /// Whether the delivery had begun (its `tmp/` file was created): an
+    /// error before is the caller's to report as is, never a sign that the
+    /// message is there already.
+    pub begun: bool,
 }
 
 struct Worker {
@@ -193,6 +198,7 @@ fn spawn_worker(index: usize, done: Sender<Finished>) -> std::io::Result<Worker>
 struct Current {
     ticket: u64,
     key: String,
+    begun: bool,
     /// `None` when beginning it failed.
     delivery: Option<Box<Delivery>>,
     /// The first error; what arrives after it is dropped.
@@ -205,6 +211,7 @@ impl Current {
         Current {
             ticket,
             key,
+            begun: true,
             delivery: Some(delivery),
             failure: None,
         }
@@ -218,6 +225,7 @@ impl Current {
         Current {
             ticket,
             key: msg.key.clone(),
+            begun: delivery.is_some(),
             delivery,
             failure,
         }
@@ -246,6 +254,7 @@ impl Current {
             ticket: self.ticket,
             key: self.key,
             result,
+            begun: self.begun,
         }
     }
 
@@ -257,35 +266,61 @@ impl Current {
                 key: self.key.clone(),
             }),
             key: self.key,
+            begun: self.begun,
         }
     }
 }
 
-/// One message at a time: write what arrives, finish it at the end.
+/// One message at a time: write what arrives, finish it at the end. A
+/// panic while handling a job fails the message at hand (its `tmp/` file
+/// is removed as the delivery unwinds) and the worker goes on, so that
+/// every message handed over comes back and nobody waits for ever.
 fn work(inbox: &Receiver<Job>, done: &Sender<Finished>) {
     let mut current: Option<Current> = None;
     for job in inbox {
-        let finished = match job {
-            Job::Start(ticket, delivery) => {
-                current = Some(Current::begun(ticket, delivery));
-                None
+        let at_hand = current.as_ref().map(|c| (c.ticket, c.key.clone(), c.begun));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| handle(job, &mut current)));
+        let finished = match outcome {
+            Ok(finished) => finished,
+            Err(_) => {
+                let started = current.take().map(|c| (c.ticket, c.key.clone(), c.begun));
+                started.or(at_hand).map(|(ticket, key, begun)| Finished {
+                    ticket,
+                    result: Err(Error::Io {
+                        op: "delivering",
+                        path: key.clone().into(),
+                        source: std::io::Error::other("the delivery thread failed (a bug)"),
+                    }),
+                    key,
+                    begun,
+                })
             }
-            Job::Begin(ticket, folder, msg) => {
-                current = Some(Current::begin(ticket, &folder, &msg));
-                None
-            }
-            Job::Data(bytes) => {
-                if let Some(current) = current.as_mut() {
-                    current.write(&bytes);
-                }
-                None
-            }
-            Job::End => current.take().map(Current::finish),
-            Job::Abandon => current.take().map(Current::abandon),
         };
         if let Some(finished) = finished {
             let _ = done.send(finished);
         }
+    }
+}
+
+/// One job; a message that ends (or is given up) comes back.
+fn handle(job: Job, current: &mut Option<Current>) -> Option<Finished> {
+    match job {
+        Job::Start(ticket, delivery) => {
+            *current = Some(Current::begun(ticket, delivery));
+            None
+        }
+        Job::Begin(ticket, folder, msg) => {
+            *current = Some(Current::begin(ticket, &folder, &msg));
+            None
+        }
+        Job::Data(bytes) => {
+            if let Some(current) = current.as_mut() {
+                current.write(&bytes);
+            }
+            None
+        }
+        Job::End => current.take().map(Current::finish),
+        Job::Abandon => current.take().map(Current::abandon),
     }
 }
 
@@ -327,5 +362,33 @@ mod tests {
         assert_eq!(listing.len(), 9);
         let tmp = std::fs::read_dir(dir.path().join("INBOX/tmp")).expect("tmp");
         assert_eq!(tmp.count(), 0, "an abandoned delivery leaves no tmp file");
+    }
+
+    #[test]
+    fn a_panicking_delivery_fails_alone_and_every_message_comes_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = Tree::create(dir.path(), Layout::Fs).expect("tree");
+        let inbox = crate::FolderName::inbox();
+        let hook: crate::StepHook = std::sync::Arc::new(|step, _: &std::path::Path| {
+            if step == crate::Step::Write {
+                panic!("a bug while writing");
+            }
+            Ok(())
+        });
+        let broken = tree
+            .create_folder(&inbox)
+            .expect("inbox")
+            .with_step_hook(hook);
+        let mut queue = DeliveryQueue::new(2).expect("queue");
+        for ticket in 0..4u64 {
+            queue.begin(ticket, &broken, NewMessage::new());
+            queue.write(b"Subject: x\r\n\r\nbody\r\n");
+            queue.end();
+        }
+        let done = queue.wait();
+        assert_eq!(done.len(), 4, "every message comes back");
+        assert!(done.iter().all(|f| f.result.is_err()));
+        let tmp = std::fs::read_dir(dir.path().join("INBOX/tmp")).expect("tmp");
+        assert_eq!(tmp.count(), 0, "nothing left in tmp/");
     }
 }

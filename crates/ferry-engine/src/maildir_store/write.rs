@@ -142,6 +142,11 @@ impl<'a> Writer<'a> {
                 folder: self.at.name.clone(),
                 source_key: queued.source.clone(),
             }),
+            // Not begun (its tmp/ file could not be made): its own error,
+            // never "delivered before".
+            Err(e) if !finished.begun => {
+                Err(self.store.fail(&self.at.name, Some(&finished.key), e))
+            }
             outcome => self.place(&finished.key, outcome, &queued),
         };
         if let Err(error) = &result {

@@ -296,10 +296,14 @@ fn prepare<F: Store, N: Store>(
         Some(folder) => state.load_pairs(folder.id).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
+    let lists_changes = PerSide::new(
+        far.capabilities().lists_changes,
+        near.capabilities().lists_changes,
+    );
     let since = PerSide::from_fn(|side| {
         known
             .as_ref()
-            .filter(|_| !options.full)
+            .filter(|_| !options.full && lists_changes[side])
             .and_then(|folder| since(folder, side, &loaded))
     });
     // A folder a dry run would create does not exist yet: it is empty.

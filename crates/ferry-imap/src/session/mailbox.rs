@@ -308,7 +308,17 @@ fn absorb_select(selected: &mut Selected, untagged: Untagged) -> Option<Untagged
             ResponseCode::NoModSeq => selected.no_mod_seq = true,
             ResponseCode::PermanentFlags(flags) => selected.permanent_flags = flags,
             ResponseCode::MailboxId(id) => selected.mailbox_id = Some(id),
-            ResponseCode::Closed => {}
+            // What came before belongs to the mailbox just closed
+            // (RFC 7162 3.2.11): none of it describes this one.
+            ResponseCode::Closed => {
+                let mailbox = std::mem::take(&mut selected.mailbox);
+                let read_only = selected.read_only;
+                *selected = Selected {
+                    mailbox,
+                    read_only,
+                    ..Selected::default()
+                };
+            }
             other => {
                 return Some(Untagged::Status {
                     status: crate::proto::response::Status::Ok,
