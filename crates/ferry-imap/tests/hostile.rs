@@ -321,3 +321,27 @@ fn responses_before_closed_belong_to_the_old_mailbox() {
     assert_eq!(selected.uid_validity, Some(7));
     assert_eq!(selected.mailbox, "Archive");
 }
+
+/// A SELECT that fails (the mailbox went meanwhile) with its pipelined
+/// search: the SELECT's refusal is the error, the search's answer is
+/// consumed, and the session goes on.
+#[test]
+fn a_refused_select_with_its_search_leaves_the_session_usable() {
+    let script = Script::new()
+        .send(GREETING)
+        .expect("AUTHENTICATE PLAIN *")
+        .send(b"{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n")
+        .expect("SELECT Gone")
+        .expect("UID SEARCH UID 1:9")
+        // Tags are numbered in order: f2 is the SELECT, f3 the search.
+        .send(b"f2 NO [NONEXISTENT] Mailbox doesn't exist\r\n")
+        .send(b"f3 BAD No mailbox selected\r\n")
+        .expect("NOOP")
+        .send(b"{tag} OK done\r\n");
+    let server = ScriptedServer::start(script).expect("server");
+    let mut session = Session::connect(&plain_options(server.port())).expect("connect");
+    session.login(&creds()).expect("login");
+    let refused = session.select_then_search("Gone", &SelectOptions::default(), "UID 1:9");
+    assert!(matches!(refused, Err(Error::No { .. })), "{refused:?}");
+    session.noop().expect("the session goes on");
+}

@@ -11,7 +11,7 @@
 //!   still without sizes and Message-ID headers.
 //!
 //! Which messages are still there is always asked (`UID SEARCH UID 1:<n>`,
-//! UIDs only), not taken from VANISHED: VANISHED only reports what was
+//! UIDs only, pipelined behind the SELECT), not taken from VANISHED: VANISHED only reports what was
 //! expunged since the saved mod-sequence, and a pair the planner keeps after
 //! its server message went (marked deleted on the other side) must be seen
 //! as gone on every run, as a full listing sees it. No known-UID set is sent
@@ -55,10 +55,19 @@ impl ImapStore {
             qresync: qresync.map(|m| (validity.get(), m, None)),
             ..SelectOptions::default()
         };
-        let mut selected = self
-            .session
-            .select(&wire, &options)
-            .map_err(|e| ImapStoreError::folder(folder, e))?;
+        // Which old messages are still there is asked in the same round
+        // trip as the SELECT.
+        let (mut selected, present) = match uid_next > 1 {
+            true => self
+                .session
+                .select_then_search(&wire, &options, &format!("UID 1:{}", uid_next - 1))
+                .map(|(selected, hits)| (selected, hits.into_iter().collect())),
+            false => self
+                .session
+                .select(&wire, &options)
+                .map(|s| (s, HashSet::new())),
+        }
+        .map_err(|e| ImapStoreError::folder(folder, e))?;
         let tracked = !selected.no_mod_seq && selected.highest_mod_seq.is_some_and(|m| m > 0);
         if selected.uid_validity != Some(validity.get()) || (mod_seq.is_some() && !tracked) {
             return self.list_selected(folder, selected);
@@ -70,7 +79,6 @@ impl ImapStore {
             }
             _ => self.old_flags(folder, uid_next, None)?,
         };
-        let present = self.old_uids(folder, uid_next)?;
         let (messages, unknown) = merge(since, uid_next, Delta { changed, present });
         // The same UIDNEXT: nothing arrived since.
         let mut listed = match selected.uid_next == Some(uid_next) {
@@ -100,18 +108,6 @@ impl ImapStore {
                 .map_err(|e| ImapStoreError::folder(folder, e))?;
         }
         Ok(changed)
-    }
-
-    /// The UIDs below `uid_next` still in the folder.
-    fn old_uids(&mut self, folder: &str, uid_next: u32) -> Result<HashSet<u32>> {
-        if uid_next <= 1 {
-            return Ok(HashSet::new());
-        }
-        let uids = self
-            .session
-            .uid_search(&format!("UID 1:{}", uid_next - 1))
-            .map_err(|e| ImapStoreError::folder(folder, e))?;
-        Ok(uids.into_iter().collect())
     }
 
     /// Everything a full snapshot asks of the messages in `uids`.

@@ -194,8 +194,48 @@ impl Session {
         Ok(statuses)
     }
 
-    /// SELECT (or EXAMINE) a mailbox. Never pipelined.
+    /// SELECT (or EXAMINE) a mailbox.
     pub fn select(&mut self, mailbox: &str, options: &SelectOptions) -> Result<Selected> {
+        let (tag, selected) = self.send_select(mailbox, options)?;
+        self.finish_select(&tag, selected)
+    }
+
+    /// SELECT with a `UID SEARCH criteria` pipelined behind it: both in one
+    /// round trip. The server runs commands in order, so the search sees
+    /// the mailbox just selected (after a failed SELECT none is selected,
+    /// and the search fails too). Returns what SELECT reported and the
+    /// UIDs found.
+    pub fn select_then_search(
+        &mut self,
+        mailbox: &str,
+        options: &SelectOptions,
+        criteria: &str,
+    ) -> Result<(Selected, Vec<u32>)> {
+        let (tag, selected) = self.send_select(mailbox, options)?;
+        let search = self.send(Command::new("UID SEARCH").raw(criteria))?;
+        let selected = self.finish_select(&tag, selected);
+        let mut hits = Vec::new();
+        let searched = self.wait(
+            &search,
+            &mut |u| match u {
+                Untagged::Search(uids) => {
+                    hits.extend(uids);
+                    None
+                }
+                other => Some(other),
+            },
+            &mut KeepInMemory,
+        );
+        let selected = selected?;
+        searched?;
+        Ok((selected, hits))
+    }
+
+    fn send_select(
+        &mut self,
+        mailbox: &str,
+        options: &SelectOptions,
+    ) -> Result<(String, Selected)> {
         let verb = if options.read_only {
             "EXAMINE"
         } else {
@@ -214,14 +254,17 @@ impl Session {
             _ => {}
         }
         self.selected = None;
-        let mut selected = Selected {
+        let selected = Selected {
             mailbox: mailbox.to_string(),
             read_only: options.read_only,
             ..Selected::default()
         };
-        let tag = self.send(command)?;
+        Ok((self.send(command)?, selected))
+    }
+
+    fn finish_select(&mut self, tag: &str, mut selected: Selected) -> Result<Selected> {
         let completion = self.wait(
-            &tag,
+            tag,
             &mut |u| absorb_select(&mut selected, u),
             &mut KeepInMemory,
         )?;
@@ -230,13 +273,18 @@ impl Session {
             Some(ResponseCode::ReadWrite) => selected.read_only = false,
             _ => {}
         }
+        let verb = if selected.read_only {
+            "EXAMINE"
+        } else {
+            "SELECT"
+        };
         if selected.uid_validity.is_none() {
             return Err(Error::Protocol {
-                what: format!("{verb} {mailbox} did not report a UIDVALIDITY"),
+                what: format!("{verb} {} did not report a UIDVALIDITY", selected.mailbox),
                 received: String::new(),
             });
         }
-        self.selected = Some(mailbox.to_string());
+        self.selected = Some(selected.mailbox.clone());
         Ok(selected)
     }
 

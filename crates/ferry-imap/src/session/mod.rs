@@ -477,7 +477,7 @@ impl Session {
     }
 
     /// Sends `commands` pipelined, at most 32 awaiting their completion at
-    /// once, and hands what `send` returned for each (its tag, with whatever
+    /// once (see [`Session::pipeline_in`]), and hands what `send` returned for each (its tag, with whatever
     /// the caller needs to know about it) to `finish`, in order, once it
     /// must be waited for. Pipelined responses arrive in command order, so
     /// `finish` may rely on everything it reads belonging to that command
@@ -485,14 +485,29 @@ impl Session {
     pub fn pipeline<C, K, T>(
         &mut self,
         commands: impl IntoIterator<Item = C>,
+        send: impl FnMut(&mut Session, C) -> Result<K>,
+        finish: impl FnMut(&mut Session, &K) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.pipeline_in(PIPELINE_WINDOW, commands, send, finish)
+    }
+
+    /// [`Session::pipeline`] with `window` commands awaiting completion at
+    /// most: more for commands so short that even hundreds of them cannot
+    /// fill the server's receive buffer while it writes (a body FETCH of one
+    /// UID), so that a distant server is kept busy.
+    pub fn pipeline_in<C, K, T>(
+        &mut self,
+        window: usize,
+        commands: impl IntoIterator<Item = C>,
         mut send: impl FnMut(&mut Session, C) -> Result<K>,
         mut finish: impl FnMut(&mut Session, &K) -> Result<T>,
     ) -> Result<Vec<T>> {
+        let window = window.max(1);
         let mut in_flight = VecDeque::new();
         let mut results = Vec::new();
         for command in commands {
             in_flight.push_back(send(self, command)?);
-            if in_flight.len() >= PIPELINE_WINDOW {
+            if in_flight.len() >= window {
                 if let Some(sent) = in_flight.pop_front() {
                     results.push(finish(self, &sent)?);
                 }

@@ -27,7 +27,7 @@ struct Item<'a> {
 
 /// How many messages one journaled batch copies: one durable transaction
 /// per batch, and a stop request waits at most for one batch.
-const BATCH: usize = 200;
+const BATCH: usize = 500;
 
 /// Runs the Copy actions of a folder, far -> near first, then near -> far,
 /// in batches; a stop request ends the run between batches.
