@@ -425,3 +425,44 @@ fn refuses_a_non_loopback_upstream() {
     let error = FaultProxy::start(upstream, Faults::default()).expect_err("refused");
     assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
 }
+
+/// Sends `bytes` through `proxy` to the echo server and reads them back.
+fn echo_through(proxy: &FaultProxy, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(proxy.addr()).expect("connect to proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    stream.write_all(bytes).expect("send");
+    stream.shutdown(Shutdown::Write).expect("send FIN");
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed).expect("read echo");
+    echoed
+}
+
+#[test]
+fn count_only_counts_without_recording() {
+    let proxy = FaultProxy::start(echo_server(), Faults::default().with_count_only())
+        .expect("proxy starts");
+    let payload = vec![b'x'; 100_000];
+    assert_eq!(echo_through(&proxy, &payload), payload);
+    assert_eq!(echo_through(&proxy, b"abc"), b"abc");
+    assert_eq!(proxy.bytes_delivered(Direction::ClientToServer), 100_003);
+    assert_eq!(proxy.bytes_delivered(Direction::ServerToClient), 100_003);
+    let recording = proxy.recording();
+    assert_eq!(recording.connections.len(), 2);
+    assert!(
+        recording
+            .connections
+            .iter()
+            .all(|c| c.client_to_server.is_empty() && c.server_to_client.is_empty())
+    );
+}
+
+#[test]
+fn default_records_and_counts() {
+    let proxy = FaultProxy::start(echo_server(), Faults::default()).expect("proxy starts");
+    assert_eq!(echo_through(&proxy, b"hello"), b"hello");
+    assert_eq!(proxy.bytes_delivered(Direction::ClientToServer), 5);
+    assert_eq!(proxy.bytes_delivered(Direction::ServerToClient), 5);
+    assert_eq!(proxy.recording().client_to_server_text(), "hello");
+}
