@@ -1211,3 +1211,17 @@ fn a_skipped_deleted_message_undeleted_later_is_downloaded() {
         assert_eq!(setup.files("INBOX").len(), 3);
     }
 }
+
+/// After login, ENABLE and NAMESPACE go out together: one round trip, not
+/// two, on every run.
+#[test]
+fn enable_and_namespace_share_a_round_trip() {
+    let setup = Setup::new(DovecotOptions::default());
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let at = |needle: &str| run.stderr.lines().position(|l| l.contains(needle));
+    let (Some(namespace), Some(enabled)) = (at(" C: f3 NAMESPACE"), at(" S: f2 OK")) else {
+        panic!("no ENABLE/NAMESPACE exchange: {run:?}");
+    };
+    assert!(namespace < enabled, "NAMESPACE waited for ENABLE: {run:?}");
+}

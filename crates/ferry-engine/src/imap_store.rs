@@ -69,10 +69,10 @@ impl ImapStore {
                 reason: "the session is not logged in".into(),
             });
         }
-        session
-            .enable(&["CONDSTORE", "QRESYNC"])
+        let (_, spaces) = session
+            .enable_and_namespace(&["CONDSTORE", "QRESYNC"])
             .map_err(ImapStoreError::Session)?;
-        let names = discover_names(&mut session).map_err(ImapStoreError::Session)?;
+        let names = discover_names(&mut session, spaces).map_err(ImapStoreError::Session)?;
         tracing::debug!(
             "server folder names: prefix {:?}, delimiter {:?}",
             names.prefix(),
@@ -183,10 +183,13 @@ impl ImapStore {
     }
 }
 
-/// The personal namespace's prefix and delimiter (the delimiter from LIST
-/// when NAMESPACE gives none).
-fn discover_names(session: &mut Session) -> ferry_imap::Result<FolderNames> {
-    let (prefix, delimiter) = session.namespace()?.into_iter().next().unwrap_or_default();
+/// The personal namespace's prefix and delimiter, from what NAMESPACE
+/// reported (the delimiter from LIST when it gives none).
+fn discover_names(
+    session: &mut Session,
+    spaces: Vec<(String, Option<char>)>,
+) -> ferry_imap::Result<FolderNames> {
+    let (prefix, delimiter) = spaces.into_iter().next().unwrap_or_default();
     let delimiter = match delimiter {
         Some(d) => Some(d),
         None => session.list("", "")?.first().and_then(|e| e.delimiter),

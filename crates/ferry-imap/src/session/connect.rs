@@ -172,6 +172,47 @@ impl Session {
         self.run(Command::new("ENABLE").raw(&offered.join(" ")))?;
         Ok(self.enabled[before..].to_vec())
     }
+
+    /// [`Session::enable`], then [`Session::namespace`]; where the server
+    /// has both ENABLE and NAMESPACE, the two are pipelined: one round trip
+    /// for both (the server runs them in order, so NAMESPACE sees the
+    /// extensions enabled).
+    pub fn enable_and_namespace(
+        &mut self,
+        extensions: &[&str],
+    ) -> Result<(Vec<String>, Vec<(String, Option<char>)>)> {
+        let offered: Vec<&str> = extensions
+            .iter()
+            .copied()
+            .filter(|e| self.has_capability(e))
+            .collect();
+        let both = ["ENABLE", "NAMESPACE"]
+            .iter()
+            .all(|c| self.has_capability(c));
+        if offered.is_empty() || !both {
+            let enabled = self.enable(extensions)?;
+            return Ok((enabled, self.namespace()?));
+        }
+        let before = self.enabled.len();
+        let enable = self.send(Command::new("ENABLE").raw(&offered.join(" ")))?;
+        let namespace = self.send(Command::new("NAMESPACE"))?;
+        let enabled = self.wait(&enable, &mut Some, &mut KeepInMemory);
+        let mut spaces = Vec::new();
+        let listed = self.wait(
+            &namespace,
+            &mut |u| match u {
+                Untagged::Namespace(ns) => {
+                    spaces = ns;
+                    None
+                }
+                other => Some(other),
+            },
+            &mut KeepInMemory,
+        );
+        enabled?;
+        listed?;
+        Ok((self.enabled[before..].to_vec(), spaces))
+    }
 }
 
 /// A quoted string for simple ASCII values (ID fields).
