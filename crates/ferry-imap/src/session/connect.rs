@@ -180,7 +180,7 @@ impl Session {
     pub fn enable_and_namespace(
         &mut self,
         extensions: &[&str],
-    ) -> Result<(Vec<String>, Vec<(String, Option<char>)>)> {
+    ) -> Result<(Vec<String>, Namespaces)> {
         let offered: Vec<&str> = extensions
             .iter()
             .copied()
@@ -214,6 +214,10 @@ impl Session {
         Ok((self.enabled[before..].to_vec(), spaces))
     }
 }
+
+/// The personal namespaces as (prefix, delimiter), as
+/// [`Session::namespace`] returns them.
+pub type Namespaces = Vec<(String, Option<char>)>;
 
 /// A quoted string for simple ASCII values (ID fields).
 fn quote(text: &str) -> String {
