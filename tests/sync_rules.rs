@@ -1495,33 +1495,24 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
             && line.contains(" FETCH (")
         {
             // The server answered the snapshot: these are not in it.
-            client
-                .add_flags("INBOX", &[uids[&1]], &["$Forwarded"])
-                .expect("store");
-            client
-                .remove_flags("INBOX", &[uids[&2]], &["\\Seen"])
-                .expect("store");
-            client
-                .add_flags("INBOX", &[uids[&3]], &["\\Draft"])
-                .expect("store");
-            client
-                .remove_flags("INBOX", &[uids[&4]], &["\\Seen"])
-                .expect("store");
-            client
-                .add_flags("INBOX", &[uids[&4]], &["\\Answered"])
-                .expect("store");
-            client
-                .add_flags("INBOX", &[uids[&6]], &["\\Flagged"])
-                .expect("store");
-            client
-                .remove_flags("INBOX", &[uids[&7]], &["\\Seen"])
-                .expect("store");
-            client
-                .add_flags("INBOX", &[uids[&9]], &["\\Flagged"])
-                .expect("store");
-            client
-                .remove_flags("INBOX", &[uids[&10]], &["\\Seen"])
-                .expect("store");
+            let changes: [(u32, bool, &str); 9] = [
+                (1, true, "$Forwarded"),
+                (2, false, "\\Seen"),
+                (3, true, "\\Draft"),
+                (4, false, "\\Seen"),
+                (4, true, "\\Answered"),
+                (6, true, "\\Flagged"),
+                (7, false, "\\Seen"),
+                (9, true, "\\Flagged"),
+                (10, false, "\\Seen"),
+            ];
+            for (n, add, flag) in changes {
+                let stored = match add {
+                    true => client.add_flags("INBOX", &[uids[&n]], &[flag]),
+                    false => client.remove_flags("INBOX", &[uids[&n]], &[flag]),
+                };
+                stored.expect("store");
+            }
             acted_after_snapshot = true;
         }
         if acted_after_snapshot
@@ -1529,12 +1520,11 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
             && line.contains(" C: ")
             && verb(line.split_once(" C: ").map_or("", |(_, c)| c)) == "UID STORE"
         {
-            client
-                .add_flags("INBOX", &[uids[&5]], &["\\Answered"])
-                .expect("store");
-            client
-                .add_flags("INBOX", &[uids[&8]], &["\\Flagged"])
-                .expect("store");
+            for (n, flag) in [(5, "\\Answered"), (8, "\\Flagged")] {
+                client
+                    .add_flags("INBOX", &[uids[&n]], &[flag])
+                    .expect("store");
+            }
             acted_during_store = true;
         }
         stderr_lines.push(line);
