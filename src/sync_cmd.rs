@@ -5,7 +5,7 @@ use crate::cli::SyncArgs;
 use crate::config::{AccountConfig, Config, Layout, Sides, SyncDirection};
 use anyhow::Context;
 use ferry_core::{PerSide, Side};
-use ferry_engine::imap_store::ImapStore;
+use ferry_engine::imap_store::{ImapStore, Opener};
 use ferry_engine::maildir_store::MaildirStore;
 use ferry_engine::outcome::{ExitStatus, Outcome};
 use ferry_engine::sync::{Stores, SyncOptions, SyncReport, sync};
@@ -182,16 +182,35 @@ impl Settings {
     }
 }
 
+/// The account's IMAP store: one session, plus up to `connections - 1`
+/// helper sessions opened when folders are listed ahead (same server, same
+/// credentials; the password command runs once).
 fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
     let options = account.server_options();
     let mut session = Session::connect_traced(&options, crate::trace::protocol_trace())
         .with_context(|| format!("cannot connect to the server of account {}", account.name))?;
-    if !session.is_authenticated() {
-        let credentials = account.credentials()?;
-        session.login(&credentials)?;
+    let credentials = match session.is_authenticated() {
+        true => None,
+        false => Some(account.credentials()?),
+    };
+    if let Some(credentials) = &credentials {
+        session.login(credentials)?;
     }
     session.compress(account.compress)?;
-    Ok(ImapStore::new(session)?.with_folder_map(account.folder_map.clone()))
+    let compress = account.compress;
+    let opener: Opener = Arc::new(move |number| {
+        let trace = crate::trace::helper_trace(number);
+        let mut session = Session::connect_traced(&options, trace)?;
+        if let (false, Some(credentials)) = (session.is_authenticated(), &credentials) {
+            session.login(credentials)?;
+        }
+        session.compress(compress)?;
+        Ok(session)
+    });
+    let helpers = usize::try_from(account.connections.saturating_sub(1)).unwrap_or(0);
+    Ok(ImapStore::new(session)?
+        .with_folder_map(account.folder_map.clone())
+        .with_helpers(opener, helpers))
 }
 
 fn open_maildir(root: &std::path::Path, account: &AccountConfig) -> anyhow::Result<MaildirStore> {

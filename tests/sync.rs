@@ -3,10 +3,12 @@
 
 mod support;
 
+use ferry_testkit::proxy::{FaultProxy, Faults};
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 use support::{NOTHING_DONE, Setup, message, read_subject};
 
 #[test]
@@ -1224,4 +1226,148 @@ fn enable_and_namespace_share_a_round_trip() {
         panic!("no ENABLE/NAMESPACE exchange: {run:?}");
     };
     assert!(namespace < enabled, "NAMESPACE waited for ENABLE: {run:?}");
+}
+
+/// Six folders with three messages each on the server, synced once.
+fn six_synced_folders(setup: &Setup) -> Vec<String> {
+    let folders: Vec<String> = (1..=6).map(|n| format!("F{n}")).collect();
+    let mut client = setup.dovecot.client().expect("client");
+    for folder in &folders {
+        client.create(folder).expect("create");
+    }
+    drop(client);
+    for folder in &folders {
+        setup.append_messages(folder, 1..=3, &["\\Seen"]);
+    }
+    let first = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    folders
+}
+
+/// Flags every folder's first message on the server.
+fn flag_first_messages(setup: &Setup, folders: &[String]) {
+    let mut client = setup.dovecot.client().expect("client");
+    for folder in folders {
+        let uid = setup.dovecot.messages(USER, folder).expect("messages")[0].uid;
+        client
+            .add_flags(folder, &[uid], &["\\Flagged"])
+            .expect("flag");
+    }
+}
+
+/// How many of `folders` hold a locally flagged message.
+fn locally_flagged(setup: &Setup, folders: &[String]) -> usize {
+    folders
+        .iter()
+        .filter(|f| setup.files(f).iter().any(|(_, info, _)| info.contains('F')))
+        .count()
+}
+
+/// The connections a `-vv` trace shows (`C:` is the first, `C2:` the
+/// second...), and those that selected a folder.
+fn connections(trace: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut used = BTreeSet::new();
+    let mut selecting = BTreeSet::new();
+    for line in trace.lines() {
+        let Some(rest) = line.split("ferry::protocol: ").nth(1) else {
+            continue;
+        };
+        let Some((connection, command)) = rest.split_once(' ') else {
+            continue;
+        };
+        if !connection.starts_with('C') {
+            continue;
+        }
+        used.insert(connection.to_string());
+        if command.contains(" SELECT ") {
+            selecting.insert(connection.to_string());
+        }
+    }
+    (used, selecting)
+}
+
+/// A server 80 ms of round trip away (so that helper connections are up
+/// while the main one still works), and ferry set to `connections`.
+fn distant_setup(options: DovecotOptions, connections: u32) -> (Setup, FaultProxy) {
+    let dovecot = Dovecot::start(options).expect("dovecot");
+    let proxy = FaultProxy::start(
+        dovecot.imaps_addr(),
+        Faults::default().with_latency(Duration::from_millis(40)),
+    )
+    .expect("proxy");
+    let extra = format!("connections = {connections}\n");
+    (Setup::with_port(dovecot, proxy.port(), &extra), proxy)
+}
+
+#[test]
+fn changed_folders_are_listed_on_several_connections_and_changed_on_one() {
+    let (setup, _proxy) = distant_setup(DovecotOptions::default(), 3);
+    let folders = six_synced_folders(&setup);
+    flag_first_messages(&setup, &folders);
+    let (_, _, path) = setup.files("F6").into_iter().next().expect("a file");
+    let answered = path.to_string_lossy().replace(":2,S", ":2,RS");
+    std::fs::rename(&path, answered).expect("answer locally");
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (used, selecting) = connections(&run.stderr);
+    assert!(
+        used.contains("C2:") && used.contains("C3:"),
+        "{used:?}: {run:?}"
+    );
+    assert!(!used.contains("C4:"), "at most 3 connections: {run:?}");
+    assert!(selecting.len() > 1, "helpers listed folders: {selecting:?}");
+    let stores: Vec<&str> = (run.stderr.lines())
+        .filter(|l| l.contains("UID STORE"))
+        .collect();
+    assert!(
+        !stores.is_empty() && stores.iter().all(|l| l.contains(" C: ")),
+        "{stores:?}"
+    );
+    assert_eq!(locally_flagged(&setup, &folders), 6, "{run:?}");
+    let server = setup.dovecot.messages(USER, "F6").expect("messages");
+    assert!(
+        server
+            .iter()
+            .any(|m| m.flags.iter().any(|f| f == "\\Answered")),
+        "{server:?}"
+    );
+    let again = setup.ferry(&["sync", "-v"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
+#[test]
+fn one_connection_lists_every_folder_itself() {
+    let (setup, _proxy) = distant_setup(DovecotOptions::default(), 1);
+    let folders = six_synced_folders(&setup);
+    flag_first_messages(&setup, &folders);
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (used, selecting) = connections(&run.stderr);
+    assert_eq!(used.into_iter().collect::<Vec<_>>(), ["C:"], "{run:?}");
+    assert_eq!(selecting.into_iter().collect::<Vec<_>>(), ["C:"], "{run:?}");
+    assert_eq!(locally_flagged(&setup, &folders), 6, "{run:?}");
+}
+
+#[test]
+fn a_server_allowing_fewer_connections_than_asked_is_synced_all_the_same() {
+    // One connection per user: ferry's first takes it, every helper is
+    // refused.
+    let options = DovecotOptions {
+        max_connections_per_user: 1,
+        ..DovecotOptions::default()
+    };
+    let (setup, _proxy) = distant_setup(options, 8);
+    let folders = six_synced_folders(&setup);
+    flag_first_messages(&setup, &folders);
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("going on with fewer"), "{run:?}");
+    let (used, selecting) = connections(&run.stderr);
+    assert!(used.contains("C2:") && !used.contains("C3:"), "{used:?}: {run:?}");
+    assert_eq!(selecting.into_iter().collect::<Vec<_>>(), ["C:"], "{run:?}");
+    assert_eq!(locally_flagged(&setup, &folders), 6, "{run:?}");
+    let again = setup.ferry(&["sync", "-v"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
 }

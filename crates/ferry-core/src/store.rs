@@ -220,6 +220,21 @@ pub trait Store {
         self.snapshot(folder)
     }
 
+    /// How many folders [`Store::list_ahead`] may usefully be asked for
+    /// beyond the one being worked on: 0 (the default) for a store that
+    /// lists one folder at a time.
+    fn ahead_depth(&self) -> usize {
+        0
+    }
+
+    /// Starts listing `folder` in the background (from the changes since
+    /// `since` where given, as [`Store::snapshot_since`] would), for a
+    /// later [`Store::snapshot`] or [`Store::snapshot_since`] of it to
+    /// return. A hint: the default does nothing.
+    fn list_ahead(&mut self, folder: &str, since: Option<&Since>) {
+        let _ = (folder, since);
+    }
+
     /// Lists a folder's messages once it has stopped changing, waiting
     /// for that if need be. The default is [`Store::snapshot`].
     fn settled_snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error> {

@@ -25,8 +25,14 @@
 //!
 //! The session's selected folder is remembered: a call selects only when
 //! another folder is selected, except [`Store::snapshot`], which always
-//! selects, so its markers are those of now.
+//! selects, so its markers are those of now. The UIDVALIDITY each snapshot
+//! saw is remembered too: a later SELECT that reports another one refuses
+//! to act on the folder (its UIDs may name other messages now).
+//!
+//! With more connections allowed ([`ImapStore::with_helpers`]), the next
+//! folders are listed ahead on helper sessions (module `ahead`).
 
+mod ahead;
 mod append;
 mod bodies;
 mod changes;
@@ -35,6 +41,7 @@ mod folders;
 mod messages;
 mod names;
 
+pub use ahead::Opener;
 pub use error::{ImapStoreError, Refusal};
 pub use names::{FolderNames, NameProblem};
 
@@ -44,6 +51,7 @@ use ferry_core::store::{
 };
 use ferry_core::{Flags, MessageKey, Uid};
 use ferry_imap::{SelectOptions, Session};
+use std::collections::HashMap;
 
 type Result<T, E = ImapStoreError> = std::result::Result<T, E>;
 
@@ -57,6 +65,9 @@ pub struct ImapStore {
     names: FolderNames,
     writes: append::Writes,
     broken: Option<String>,
+    /// The UIDVALIDITY each folder's snapshot saw, by local name.
+    validities: HashMap<String, u32>,
+    ahead: Option<ahead::Ahead>,
 }
 
 impl ImapStore {
@@ -78,12 +89,37 @@ impl ImapStore {
             names.prefix(),
             names.delimiter()
         );
-        Ok(ImapStore {
+        Ok(ImapStore::over(session, names))
+    }
+
+    /// A helper's store (see [`ImapStore::with_helpers`]): the names are
+    /// the main session's, so only ENABLE is sent.
+    fn helper(session: ferry_imap::Result<Session>, names: FolderNames) -> Result<ImapStore> {
+        let mut session = session.map_err(ImapStoreError::Session)?;
+        session
+            .enable(&["CONDSTORE", "QRESYNC"])
+            .map_err(ImapStoreError::Session)?;
+        Ok(ImapStore::over(session, names))
+    }
+
+    fn over(session: Session, names: FolderNames) -> ImapStore {
+        ImapStore {
             session,
             names,
             writes: append::Writes::default(),
             broken: None,
-        })
+            validities: HashMap::new(),
+            ahead: None,
+        }
+    }
+
+    /// Lets the store list folders ahead on up to `helpers` more sessions,
+    /// each opened by `opener` when first needed (the account's
+    /// `connections`, less the main one). Call it after
+    /// [`ImapStore::with_folder_map`].
+    pub fn with_helpers(mut self, opener: Opener, helpers: usize) -> ImapStore {
+        self.ahead = (helpers > 0).then(|| ahead::Ahead::new(opener, self.names.clone(), helpers));
+        self
     }
 
     /// Applies the account's `folder_map` (server name -> local name).
@@ -112,13 +148,16 @@ impl ImapStore {
         &self.session
     }
 
-    /// Gives the session back (pending writes are abandoned).
-    pub fn into_session(self) -> Session {
+    /// Gives the session back (pending writes are abandoned, helper
+    /// sessions closed).
+    pub fn into_session(mut self) -> Session {
+        self.ahead = None;
         self.session
     }
 
-    /// Logs out.
-    pub fn logout(self) -> Result<()> {
+    /// Logs out (helper sessions first).
+    pub fn logout(mut self) -> Result<()> {
+        self.ahead = None;
         self.session.logout().map_err(ImapStoreError::Session)
     }
 
@@ -172,14 +211,48 @@ impl ImapStore {
         Ok(wire)
     }
 
+    /// Selects `folder` to act on it: refused when its UIDVALIDITY is not
+    /// the one its snapshot saw.
     fn select(&mut self, folder: &str, wire: &str) -> Result<ferry_imap::Selected> {
         let options = SelectOptions {
             condstore: true,
             ..SelectOptions::default()
         };
-        self.session
+        let selected = self
+            .session
             .select(wire, &options)
-            .map_err(|e| ImapStoreError::folder(folder, e))
+            .map_err(|e| ImapStoreError::folder(folder, e))?;
+        match (self.validities.get(folder), selected.uid_validity) {
+            (Some(&seen), now) if now != Some(seen) => Err(ImapStoreError::ValidityChanged {
+                folder: folder.to_string(),
+                seen,
+                now: now.unwrap_or(0),
+            }),
+            _ => Ok(selected),
+        }
+    }
+
+    /// Remembers the UIDVALIDITY `snapshot` of `folder` saw.
+    fn saw(&mut self, folder: &str, snapshot: Result<Snapshot>) -> Result<Snapshot> {
+        if let Ok(snapshot) = &snapshot {
+            match snapshot.identity.validity {
+                Some(validity) => self.validities.insert(folder.to_string(), validity.get()),
+                None => self.validities.remove(folder),
+            };
+        }
+        snapshot
+    }
+
+    /// A listing of `folder` made ahead on a helper session, if there is a
+    /// good one.
+    fn listed_ahead(&mut self, folder: &str) -> Option<Snapshot> {
+        match self.ahead.as_mut()?.take(folder)? {
+            Ok(snapshot) => Some(snapshot),
+            Err(e) => {
+                tracing::debug!("listing {folder:?} on a helper failed ({e}); listing it again");
+                None
+            }
+        }
     }
 }
 
@@ -296,11 +369,29 @@ impl Store for ImapStore {
     }
 
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot> {
-        self.guard(|s| s.list_messages(folder))
+        let snapshot = match self.listed_ahead(folder) {
+            Some(snapshot) => Ok(snapshot),
+            None => self.guard(|s| s.list_messages(folder)),
+        };
+        self.saw(folder, snapshot)
     }
 
     fn snapshot_since(&mut self, folder: &str, since: &Since) -> Result<Snapshot> {
-        self.guard(|s| s.list_changes(folder, since))
+        let snapshot = match self.listed_ahead(folder) {
+            Some(snapshot) => Ok(snapshot),
+            None => self.guard(|s| s.list_changes(folder, since)),
+        };
+        self.saw(folder, snapshot)
+    }
+
+    fn ahead_depth(&self) -> usize {
+        self.ahead.as_ref().map_or(0, ahead::Ahead::depth)
+    }
+
+    fn list_ahead(&mut self, folder: &str, since: Option<&Since>) {
+        if let Some(ahead) = &mut self.ahead {
+            ahead.request(folder, since.cloned());
+        }
     }
 
     fn read_bodies(

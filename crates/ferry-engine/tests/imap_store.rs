@@ -9,7 +9,7 @@ mod exercise;
 use exercise::{Collect, exercise, message, write_all};
 use ferry_core::store::{BodyTarget, ErrorClass, FlagChange, Incoming, Markers, Store, StoreError};
 use ferry_core::{Flag, Flags, MessageKey, Uid};
-use ferry_engine::imap_store::{ImapStore, ImapStoreError};
+use ferry_engine::imap_store::{ImapStore, ImapStoreError, Opener};
 use ferry_imap::{AuthMechanism, Credentials, Secret, ServerOptions, Session, TlsMode};
 use ferry_testkit::proxy::{Cut, Direction, FaultProxy, Faults};
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
@@ -26,10 +26,16 @@ fn store(dovecot: &Dovecot) -> (ImapStore, Trace) {
 
 /// A store on the server at `port` of 127.0.0.1, and the lines it sent.
 fn store_at(port: u16) -> (ImapStore, Trace) {
+    let sent: Trace = Arc::default();
+    let session = session_at(port, &sent).expect("session");
+    (ImapStore::new(session).expect("store"), sent)
+}
+
+/// A logged-in session to 127.0.0.1:`port` whose sent lines go to `sent`.
+fn session_at(port: u16, sent: &Trace) -> ferry_imap::Result<Session> {
     let mut options = ServerOptions::new("127.0.0.1", TlsMode::None);
     options.port = port;
     options.read_timeout = Duration::from_secs(60);
-    let sent: Trace = Arc::default();
     let sink = sent.clone();
     let mut session = Session::connect_traced(
         &options,
@@ -38,16 +44,13 @@ fn store_at(port: u16) -> (ImapStore, Trace) {
                 sink.lock().expect("trace").push(line.to_string());
             }
         })),
-    )
-    .expect("connect");
-    session
-        .login(&Credentials {
-            user: USER.name.into(),
-            secret: Secret::new(USER.password),
-            mechanism: AuthMechanism::Auto,
-        })
-        .expect("login");
-    (ImapStore::new(session).expect("store"), sent)
+    )?;
+    session.login(&Credentials {
+        user: USER.name.into(),
+        secret: Secret::new(USER.password),
+        mechanism: AuthMechanism::Auto,
+    })?;
+    Ok(session)
 }
 
 fn start(options: DovecotOptions) -> Dovecot {
@@ -913,4 +916,154 @@ fn a_60_mib_message_streams_in_and_out() {
             "the message was never held whole: {grown} bytes more at the peak"
         );
     }
+}
+
+/// A store on `dovecot` with up to `helpers` helper sessions; the lines
+/// the main session sent, and those every helper sent.
+fn store_with_helpers(dovecot: &Dovecot, helpers: usize) -> (ImapStore, Trace, Trace) {
+    let (store, sent) = store(dovecot);
+    let helper_sent: Trace = Arc::default();
+    let port = dovecot.imap_port();
+    let sink = helper_sent.clone();
+    let opener: Opener = Arc::new(move |_| session_at(port, &sink));
+    (store.with_helpers(opener, helpers), sent, helper_sent)
+}
+
+/// Waits until `trace` holds a line containing each of `parts`.
+fn wait_for(trace: &Trace, parts: &[&str]) {
+    for _ in 0..500 {
+        let lines = trace.lock().expect("trace").join("\n");
+        if parts.iter().all(|p| lines.contains(p)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{parts:?} never sent: {:?}", trace.lock().expect("trace"));
+}
+
+fn two_folders(dovecot: &Dovecot) {
+    let mut other = dovecot.client().expect("client");
+    for (folder, n) in [("F1", 1), ("F2", 2)] {
+        other.create(folder).expect("create");
+        for i in 0..n {
+            other
+                .append(folder, &["\\Seen"], None, &message(i, 300))
+                .expect("append");
+        }
+    }
+}
+
+#[test]
+fn folders_asked_for_ahead_are_listed_on_helper_sessions() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut plain, _) = store(&dovecot);
+    let expected = [
+        plain.snapshot("F1").expect("F1"),
+        plain.snapshot("F2").expect("F2"),
+    ];
+    let (mut s, sent, helper_sent) = store_with_helpers(&dovecot, 2);
+    assert_eq!(s.ahead_depth(), 2);
+    s.list_ahead("F1", None);
+    s.list_ahead("F2", None);
+    wait_for(&helper_sent, &["SELECT F1", "SELECT F2"]);
+    let got = [s.snapshot("F1").expect("F1"), s.snapshot("F2").expect("F2")];
+    for (got, expected) in got.iter().zip(&expected) {
+        assert_eq!(got.identity, expected.identity);
+        assert_eq!(got.messages, expected.messages);
+    }
+    assert!(
+        !sent
+            .lock()
+            .expect("trace")
+            .iter()
+            .any(|l| l.contains("SELECT"))
+    );
+    let changed = s
+        .set_flags(
+            "F2",
+            &[FlagChange {
+                key: uid(1),
+                add: flags("F"),
+                remove: Flags::default(),
+            }],
+        )
+        .expect("flags");
+    assert!(changed.iter().all(Result::is_ok));
+    let main = sent.lock().expect("trace").join("\n");
+    assert!(
+        main.contains("SELECT F2") && main.contains("UID STORE"),
+        "{main}"
+    );
+    let helpers = helper_sent.lock().expect("trace").join("\n");
+    assert!(
+        !helpers.contains("UID STORE"),
+        "helpers only list: {helpers}"
+    );
+    s.logout().expect("logout");
+    assert!(
+        helper_sent
+            .lock()
+            .expect("trace")
+            .iter()
+            .any(|l| l.contains("LOGOUT"))
+    );
+}
+
+#[test]
+fn a_folder_no_helper_took_is_listed_by_the_main_session() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    // A port nothing listens on: no helper ever connects.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let (s, sent) = store(&dovecot);
+    let opener: Opener = Arc::new(move |_| session_at(port, &Trace::default()));
+    let mut s = s.with_helpers(opener, 3);
+    s.list_ahead("F1", None);
+    s.list_ahead("F2", None);
+    assert_eq!(s.snapshot("F2").expect("F2").messages.len(), 2);
+    assert_eq!(s.snapshot("F1").expect("F1").messages.len(), 1);
+    let main = sent.lock().expect("trace").join("\n");
+    assert!(
+        main.contains("SELECT F1") && main.contains("SELECT F2"),
+        "{main}"
+    );
+}
+
+#[test]
+fn a_folder_whose_uidvalidity_changed_after_its_snapshot_is_not_acted_on() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, _) = store(&dovecot);
+    let before = s.snapshot("F1").expect("F1");
+    s.snapshot("F2").expect("F2");
+    let validity = before.identity.validity.expect("validity").get();
+    dovecot
+        .reset_uidvalidity(USER, "F1", validity + 7)
+        .expect("new validity");
+    let change = FlagChange {
+        key: uid(1),
+        add: flags("F"),
+        remove: Flags::default(),
+    };
+    let err = s.set_flags("F1", std::slice::from_ref(&change)).expect_err("refused");
+    assert!(
+        matches!(err, ImapStoreError::ValidityChanged { .. }),
+        "{err}"
+    );
+    assert_eq!(err.class(), ErrorClass::Folder);
+    assert!(err.to_string().contains("next run"), "{err}");
+    assert_eq!(server_flags(&dovecot, "F1"), [(1, strings(&["\\Seen"]))]);
+    // A new snapshot sees the new UIDVALIDITY, and then the folder is
+    // acted on again.
+    s.snapshot("F1").expect("F1 again");
+    s.snapshot("F2").expect("F2 again");
+    let changed = s.set_flags("F1", &[change]).expect("flags");
+    assert!(changed.iter().all(Result::is_ok));
+    assert_eq!(
+        server_flags(&dovecot, "F1"),
+        [(1, strings(&["\\Flagged", "\\Seen"]))]
+    );
 }

@@ -111,6 +111,20 @@ pub enum ImapStoreError {
         /// The server's answer.
         refusal: Box<Refusal>,
     },
+    /// The folder's UIDVALIDITY changed since its snapshot: its UIDs may
+    /// name other messages now, so nothing is done there in this run.
+    #[error(
+        "the server changed the UIDVALIDITY of folder {folder:?} during this run ({seen} -> {now}); \
+         nothing more is done there now, the next run pairs its messages again"
+    )]
+    ValidityChanged {
+        /// The local folder name.
+        folder: String,
+        /// What the snapshot saw.
+        seen: u32,
+        /// What the server says now (0: none).
+        now: u32,
+    },
     /// A folder ferry was asked to delete still holds messages.
     #[error("folder {folder:?} is not empty ({messages} messages); it was not deleted")]
     NotEmpty {
@@ -175,6 +189,7 @@ impl StoreError for ImapStoreError {
             | FolderExists { .. }
             | FolderRefused { .. }
             | NotEmpty { .. }
+            | ValidityChanged { .. }
             | BadName { .. } => ErrorClass::Folder,
             MessageRefused { .. } | Vanished { .. } | NotAUid { .. } | Target { .. } => {
                 ErrorClass::Message

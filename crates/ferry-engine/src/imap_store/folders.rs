@@ -165,6 +165,8 @@ impl ImapStore {
     /// message's UID, flags and size.
     pub(super) fn list_messages(&mut self, folder: &str) -> Result<Snapshot> {
         let wire = self.wire(folder)?;
+        // A new listing may see a new UIDVALIDITY.
+        self.validities.remove(folder);
         let selected = self.select(folder, &wire)?;
         self.list_selected(folder, selected)
     }

@@ -8,6 +8,7 @@
 //! as the pair it produces; flag changes are idempotent and only update the
 //! pair afterwards.
 
+mod ahead;
 mod execute;
 mod progress;
 mod recover;
@@ -155,18 +156,23 @@ pub fn sync<F: Store, N: Store>(
     };
     let mut prepared = Vec::new();
     let mut diffs = Vec::new();
-    for name in folder_plan
-        .synced
-        .iter()
+    // In a dry run, a folder to be renamed has its messages planned once
+    // the rename is done.
+    let names: Vec<&String> = (folder_plan.synced.iter())
         .filter(|n| !unchanged.contains_key(*n))
-    {
-        if options.dry_run && renames_to(&folder_plan.actions, name) {
-            // Its messages are planned once the rename is done.
-            continue;
-        }
-        let planned_new =
-            PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name));
-        match prepare(far, near, state, name, options, planned_new) {
+        .filter(|n| !(options.dry_run && renames_to(&folder_plan.actions, n)))
+        .collect();
+    let planned_new = |name: &str| {
+        PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name))
+    };
+    let mut lookahead = ahead::Lookahead::new(&names);
+    for (index, name) in names.iter().enumerate() {
+        lookahead.ask(index, (&mut *far, &mut *near), state, options, |n| {
+            let new = planned_new(n);
+            new.far || new.near
+        });
+        let known = lookahead.take(name);
+        match prepare(far, near, state, name, options, planned_new(name), known) {
             Ok(mut folder) => {
                 diffs.push(folder.diff_and_prune(&policy));
                 prepared.push(folder);
@@ -287,25 +293,22 @@ fn prepare<F: Store, N: Store>(
     name: &str,
     options: &SyncOptions,
     planned_new: PerSide<bool>,
+    known: Option<ahead::Known>,
 ) -> Result<Prepared, String> {
     let dry_run = options.dry_run;
-    let known = state
-        .find_folder(Side::Near, name)
-        .map_err(|e| e.to_string())?;
-    let mut loaded = match &known {
-        Some(folder) => state.load_pairs(folder.id).map_err(|e| e.to_string())?,
-        None => Vec::new(),
+    let known = match known {
+        Some(known) => known,
+        None => ahead::Known::load(state, name)?,
     };
     let lists_changes = PerSide::new(
         far.capabilities().lists_changes,
         near.capabilities().lists_changes,
     );
-    let since = PerSide::from_fn(|side| {
-        known
-            .as_ref()
-            .filter(|_| !options.full && lists_changes[side])
-            .and_then(|folder| since(folder, side, &loaded))
-    });
+    let since = known.since(lists_changes, options);
+    let ahead::Known {
+        folder: known,
+        pairs: mut loaded,
+    } = known;
     // A folder a dry run would create does not exist yet: it is empty.
     let mut snapshots = PerSide::new(
         take_snapshot(far, name, planned_new.far, since.far.as_ref())

@@ -1,0 +1,102 @@
+//! Listing the next folders while one is prepared: before each folder, the
+//! stores that can ([`Store::ahead_depth`]) are asked to list the next
+//! few in the background ([`Store::list_ahead`]), with what the state knew
+//! of them read once, here, and handed to `prepare` later.
+//!
+//! Only a few folders ahead are asked for, so a run still holds the
+//! listings and pairs of a handful of folders at a time.
+
+use super::{SyncOptions, since};
+use ferry_core::store::{Since, Store};
+use ferry_core::{PerSide, Side};
+use ferry_state::{State, StoredPair};
+use std::collections::HashMap;
+
+/// What the state knew of a folder before it is listed.
+pub(super) struct Known {
+    /// The folder's record, `None` for a folder the state does not know.
+    pub folder: Option<ferry_state::Folder>,
+    /// Its pairs.
+    pub pairs: Vec<StoredPair>,
+}
+
+impl Known {
+    /// Reads what the state knows of folder `name`.
+    pub(super) fn load(state: &State, name: &str) -> Result<Known, String> {
+        let folder = state
+            .find_folder(Side::Near, name)
+            .map_err(|e| e.to_string())?;
+        let pairs = match &folder {
+            Some(folder) => state.load_pairs(folder.id).map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
+        Ok(Known { folder, pairs })
+    }
+
+    /// What to list the changes since, per side: `None` for a full listing
+    /// (a store that cannot list changes, `--full`, a folder never synced).
+    pub(super) fn since(
+        &self,
+        lists_changes: PerSide<bool>,
+        options: &SyncOptions,
+    ) -> PerSide<Option<Since>> {
+        PerSide::from_fn(|side| {
+            self.folder
+                .as_ref()
+                .filter(|_| !options.full && lists_changes[side])
+                .and_then(|folder| since(folder, side, &self.pairs))
+        })
+    }
+}
+
+/// The folders of a run in order, and what was read for those asked ahead.
+pub(super) struct Lookahead<'a> {
+    names: &'a [&'a String],
+    known: HashMap<&'a str, Known>,
+}
+
+impl<'a> Lookahead<'a> {
+    pub(super) fn new(names: &'a [&'a String]) -> Lookahead<'a> {
+        Lookahead {
+            names,
+            known: HashMap::new(),
+        }
+    }
+
+    /// Before folder `index` is prepared: asks for the next ones that are
+    /// not asked for yet (`skip`: folders not to list, such as those a dry
+    /// run would create).
+    pub(super) fn ask<F: Store, N: Store>(
+        &mut self,
+        index: usize,
+        (far, near): (&mut F, &mut N),
+        state: &State,
+        options: &SyncOptions,
+        skip: impl Fn(&str) -> bool,
+    ) {
+        let depth = far.ahead_depth().max(near.ahead_depth());
+        let lists_changes = PerSide::new(
+            far.capabilities().lists_changes,
+            near.capabilities().lists_changes,
+        );
+        for name in self.names.iter().skip(index + 1).take(depth) {
+            if self.known.contains_key(name.as_str()) || skip(name) {
+                continue;
+            }
+            // A folder whose state cannot be read is not asked for; its
+            // `prepare` meets and reports the problem.
+            let Ok(known) = Known::load(state, name) else {
+                continue;
+            };
+            let since = known.since(lists_changes, options);
+            far.list_ahead(name, since.far.as_ref());
+            near.list_ahead(name, since.near.as_ref());
+            self.known.insert(name.as_str(), known);
+        }
+    }
+
+    /// What was read of `name` when it was asked for ahead.
+    pub(super) fn take(&mut self, name: &str) -> Option<Known> {
+        self.known.remove(name)
+    }
+}
