@@ -224,8 +224,8 @@ pub struct AccountConfig {
     /// the IMAP client's).
     pub timeout: Duration,
     /// The `password_env` variables of the whole config, removed from the
-    /// environment of `password_command` (any account's secret stays out of
-    /// every child's environment).
+    /// environment of `password_command` and `tunnel` (any account's secret
+    /// stays out of every child's environment).
     scrub_env: Vec<String>,
 }
 
@@ -238,6 +238,7 @@ impl AccountConfig {
         options.ca_file = self.ca_file.clone();
         options.tls_fingerprint = self.tls_fingerprint.clone();
         options.tunnel = self.tunnel.clone();
+        options.tunnel_env_remove = self.scrub_env.clone();
         options.connect_timeout = self.connect_timeout;
         options.read_timeout = self.timeout;
         options.compress = self.compress;

@@ -175,8 +175,21 @@ impl Settings {
     }
 
     /// Best effort: a lost file only makes the next run look at everything.
+    /// Private (0600), like the state beside it: it names the folders.
     fn save(&self) {
-        if let Err(e) = std::fs::write(&self.path, &self.text) {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&self.path)
+            .and_then(|mut file| {
+                // An older file keeps its mode through open: set it.
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                file.write_all(self.text.as_bytes())
+            });
+        if let Err(e) = written {
             tracing::warn!(path = %self.path.display(), "cannot save the settings: {e}");
         }
     }

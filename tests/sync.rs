@@ -6,6 +6,7 @@ mod support;
 use ferry_testkit::proxy::{FaultProxy, Faults};
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -1364,10 +1365,36 @@ fn a_server_allowing_fewer_connections_than_asked_is_synced_all_the_same() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("going on with fewer"), "{run:?}");
     let (used, selecting) = connections(&run.stderr);
-    assert!(used.contains("C2:") && !used.contains("C3:"), "{used:?}: {run:?}");
+    assert!(
+        used.contains("C2:") && !used.contains("C3:"),
+        "{used:?}: {run:?}"
+    );
     assert_eq!(selecting.into_iter().collect::<Vec<_>>(), ["C:"], "{run:?}");
     assert_eq!(locally_flagged(&setup, &folders), 6, "{run:?}");
     let again = setup.ferry(&["sync", "-v"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
+#[test]
+fn the_state_directory_holds_only_private_files() {
+    let setup = Setup::new(DovecotOptions::default());
+    setup.append_messages("INBOX", 1..=2, &[]);
+    let run = setup.sync();
+    assert_eq!(run.code, 0, "{run:?}");
+    let state = setup.home.path().join("state");
+    let entries: Vec<PathBuf> = std::fs::read_dir(&state)
+        .expect("state dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(
+        entries
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "settings")),
+        "{entries:?}"
+    );
+    for path in entries {
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", path.display());
+    }
 }

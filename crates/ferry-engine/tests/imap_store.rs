@@ -1048,7 +1048,9 @@ fn a_folder_whose_uidvalidity_changed_after_its_snapshot_is_not_acted_on() {
         add: flags("F"),
         remove: Flags::default(),
     };
-    let err = s.set_flags("F1", std::slice::from_ref(&change)).expect_err("refused");
+    let err = s
+        .set_flags("F1", std::slice::from_ref(&change))
+        .expect_err("refused");
     assert!(
         matches!(err, ImapStoreError::ValidityChanged { .. }),
         "{err}"
@@ -1066,4 +1068,47 @@ fn a_folder_whose_uidvalidity_changed_after_its_snapshot_is_not_acted_on() {
         server_flags(&dovecot, "F1"),
         [(1, strings(&["\\Flagged", "\\Seen"]))]
     );
+}
+
+#[test]
+fn a_flag_change_to_a_message_expunged_meanwhile_is_not_taken_as_made() {
+    // VANISHED names the UID (QRESYNC); EXPUNGE a sequence number.
+    for (options, searched) in [
+        (DovecotOptions::default(), false),
+        (DovecotOptions::minimal(), true),
+    ] {
+        let dovecot = start(options);
+        let mut other = dovecot.client().expect("client");
+        for n in 1..=3 {
+            other
+                .append("INBOX", &[], None, &message(n, 300))
+                .expect("append");
+        }
+        let (mut s, sent) = store(&dovecot);
+        assert_eq!(s.snapshot("INBOX").expect("snapshot").messages.len(), 3);
+        other.expunge("INBOX", &[2]).expect("expunge");
+        let change = |n| FlagChange {
+            key: uid(n),
+            add: flags("F"),
+            remove: Flags::default(),
+        };
+        let results = s
+            .set_flags("INBOX", &[change(1), change(2), change(3)])
+            .expect("the batch goes on");
+        let classes: Vec<Option<ErrorClass>> = results
+            .iter()
+            .map(|r| r.as_ref().err().map(StoreError::class))
+            .collect();
+        assert_eq!(classes, [None, Some(ErrorClass::Message), None]);
+        assert!(matches!(&results[1], Err(ImapStoreError::Vanished { .. })));
+        assert_eq!(
+            server_flags(&dovecot, "INBOX"),
+            [(1, strings(&["\\Flagged"])), (3, strings(&["\\Flagged"]))]
+        );
+        let sent = sent.lock().expect("trace").join("\n");
+        assert_eq!(sent.contains("UID SEARCH"), searched, "{sent}");
+        // Without another client's expunge, no search follows a STORE.
+        let results = s.set_flags("INBOX", &[change(1)]).expect("flags");
+        assert!(results.iter().all(Result::is_ok));
+    }
 }

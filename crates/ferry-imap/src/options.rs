@@ -74,6 +74,9 @@ pub struct ServerOptions {
     pub tls_fingerprint: Option<String>,
     /// IMAP over this shell command's stdin/stdout instead of TCP.
     pub tunnel: Option<String>,
+    /// Environment variables the tunnel command does not inherit (those
+    /// that hold passwords).
+    pub tunnel_env_remove: Vec<String>,
     /// How long to wait for the TCP connection.
     pub connect_timeout: Duration,
     /// How long to wait for any read before the connection counts as dead
@@ -95,6 +98,7 @@ impl ServerOptions {
             ca_file: None,
             tls_fingerprint: None,
             tunnel: None,
+            tunnel_env_remove: Vec::new(),
             connect_timeout: Duration::from_secs(20),
             read_timeout: Duration::from_secs(120),
             compress: CompressPolicy::Auto,

@@ -1,7 +1,10 @@
 //! Flags, removal and moves of messages in the selected folder.
 //!
 //! Flag changes are grouped by identical (add, remove) sets and sent as
-//! `UID STORE +FLAGS.SILENT` / `-FLAGS.SILENT`, all pipelined. Removal marks
+//! `UID STORE +FLAGS.SILENT` / `-FLAGS.SILENT`, all pipelined. A STORE of
+//! a message another client expunged meanwhile succeeds doing nothing; the
+//! expunge the server reports with it makes that change fail, so it is not
+//! taken as made. Removal marks
 //! `\Deleted` and, with UIDPLUS, expunges exactly those UIDs; without it the
 //! mark stays (never EXPUNGE or CLOSE, which would also destroy what other
 //! clients marked). A move is `UID MOVE`, else `UID COPY` + `\Deleted` (+
@@ -14,8 +17,10 @@ use super::{
 use ferry_core::store::FlagChange;
 use ferry_core::{Flags, MessageKey};
 use ferry_imap::FlagUpdate;
+use ferry_imap::proto::command::uid_set;
 use ferry_imap::proto::response::ResponseCode;
-use std::collections::{BTreeMap, HashMap};
+use ferry_imap::proto::response::Untagged;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 type Outcome<T> = Result<T, ImapStoreError>;
 
@@ -38,6 +43,8 @@ impl ImapStore {
             return Ok(results);
         }
         self.open(folder)?;
+        // Expunges reported before are not about this STORE.
+        drop(self.session.take_unsolicited());
         let outcomes = self
             .session
             .uid_store_many(&updates)
@@ -52,7 +59,50 @@ impl ImapStore {
                 results[i] = Err(error);
             }
         }
+        let gone = self.expunged_meanwhile(folder, changes)?;
+        for (change, result) in changes.iter().zip(results.iter_mut()) {
+            if result.is_ok() && gone.contains(&uid_of(&change.key)) {
+                *result = Err(ImapStoreError::Vanished {
+                    folder: folder.to_string(),
+                    key: change.key.clone(),
+                });
+            }
+        }
         Ok(results)
+    }
+
+    /// Which messages of `changes` another client expunged: a STORE of such
+    /// a message succeeds doing nothing, and the server reports the expunge
+    /// with it. VANISHED (QRESYNC) names the UIDs; an EXPUNGE names a
+    /// sequence number, so then the messages are looked for (one more
+    /// round trip, only then).
+    fn expunged_meanwhile(&mut self, folder: &str, changes: &[FlagChange]) -> Result<HashSet<u32>> {
+        let uids: BTreeSet<u32> = changes.iter().map(|c| uid_of(&c.key)).collect();
+        let mut vanished = Vec::new();
+        let mut renumbered = false;
+        for response in self.session.take_unsolicited() {
+            match response {
+                Untagged::Vanished { uids, .. } => vanished.extend(uids),
+                Untagged::Expunge(_) => renumbered = true,
+                _ => {}
+            }
+        }
+        // Ranges are looked into, not expanded: a server may name huge ones.
+        let mut gone: HashSet<u32> = (uids.iter().copied())
+            .filter(|uid| vanished.iter().any(|range| range.contains(uid)))
+            .collect();
+        if renumbered {
+            let uids: Vec<u32> = uids.into_iter().collect();
+            let mut present = HashSet::with_capacity(uids.len());
+            for chunk in uids.chunks(UIDS_PER_COMMAND) {
+                let hits = (self.session)
+                    .uid_search(&format!("UID {}", uid_set(chunk)))
+                    .map_err(|e| ImapStoreError::folder(folder, e))?;
+                present.extend(hits);
+            }
+            gone.extend(uids.into_iter().filter(|uid| !present.contains(uid)));
+        }
+        Ok(gone)
     }
 
     /// [`Store::remove`](ferry_core::store::Store::remove).

@@ -212,8 +212,9 @@ impl Transport {
     }
 
     fn tunnel(options: &ServerOptions, command: &str) -> Result<Transport, Error> {
+        let timeout = tcp::nonzero(options.read_timeout);
         let tunnel =
-            Tunnel::spawn(command, tcp::nonzero(options.read_timeout)).map_err(|source| {
+            Tunnel::spawn(command, timeout, &options.tunnel_env_remove).map_err(|source| {
                 Error::Io {
                     context: format!("cannot run the tunnel command {command:?}"),
                     source,

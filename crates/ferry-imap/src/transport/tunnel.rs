@@ -55,15 +55,24 @@ impl std::fmt::Debug for Tunnel {
 }
 
 impl Tunnel {
-    /// Starts `sh -c command`; reads time out after `timeout` (`None`: never).
-    pub(crate) fn spawn(command: &str, timeout: Option<Duration>) -> io::Result<Tunnel> {
-        let mut child = Command::new("sh")
+    /// Starts `sh -c command` without the variables `env_remove`; reads
+    /// time out after `timeout` (`None`: never).
+    pub(crate) fn spawn(
+        command: &str,
+        timeout: Option<Duration>,
+        env_remove: &[String],
+    ) -> io::Result<Tunnel> {
+        let mut child = Command::new("sh");
+        child
             .arg("-c")
             .arg(command)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+            .stderr(Stdio::piped());
+        for var in env_remove {
+            child.env_remove(var);
+        }
+        let mut child = child.spawn()?;
         let stdin = child.stdin.take();
         let stderr_tail = StderrTail::default();
         let chunks = match start_readers(&mut child, &stderr_tail) {
@@ -275,6 +284,7 @@ mod tests {
         let mut tunnel = Tunnel::spawn(
             "echo oops >&2; head -c 5; exit 3",
             Some(Duration::from_secs(10)),
+            &[],
         )
         .expect("spawn");
         tunnel.write_all(b"hello world").expect("write");
@@ -296,7 +306,7 @@ mod tests {
     #[test]
     fn reads_time_out_and_drop_kills_the_command() {
         let mut tunnel =
-            Tunnel::spawn("exec sleep 60", Some(Duration::from_millis(50))).expect("spawn");
+            Tunnel::spawn("exec sleep 60", Some(Duration::from_millis(50)), &[]).expect("spawn");
         let started = Instant::now();
         let err = tunnel.read(&mut [0u8; 8]).expect_err("timeout");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
@@ -311,10 +321,36 @@ mod tests {
         let mut tunnel = Tunnel::spawn(
             "/nonexistent/ferry-imap-binary",
             Some(Duration::from_secs(10)),
+            &[],
         )
         .expect("sh starts");
         let mut out = Vec::new();
         tunnel.read_to_end(&mut out).expect("eof");
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_command_does_not_inherit_removed_variables() {
+        // Any variable of this process the shell does not set itself.
+        let shell_owned = [
+            "PATH", "PWD", "OLDPWD", "SHLVL", "IFS", "PS1", "PS2", "PS4", "_",
+        ];
+        let Some((var, _)) = std::env::vars().find(|(k, v)| {
+            !v.is_empty()
+                && !shell_owned.contains(&k.as_str())
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }) else {
+            return;
+        };
+        let output = |remove: &[String]| {
+            let command = format!("echo \"${{{var}:+set}}\"");
+            let mut tunnel =
+                Tunnel::spawn(&command, Some(Duration::from_secs(10)), remove).expect("spawn");
+            let mut out = String::new();
+            tunnel.read_to_string(&mut out).expect("read");
+            out
+        };
+        assert_eq!(output(&[]), "set\n", "{var}");
+        assert_eq!(output(std::slice::from_ref(&var)), "\n", "{var}");
     }
 }
