@@ -198,11 +198,19 @@ fn differences(world: &PerSideWorld, reference: &PerSideWorld) -> String {
     ] {
         let names: std::collections::BTreeSet<&String> = got.keys().chain(want.keys()).collect();
         for name in names {
-            if got.get(name) != want.get(name) {
+            let (Some(got), Some(want)) = (got.get(name), want.get(name)) else {
+                out.push_str(&format!("\n  {side} {name}: only on one side"));
+                continue;
+            };
+            let mut extra: Vec<_> = got.iter().filter(|m| !want.contains(m)).collect();
+            let mut seen = std::collections::BTreeSet::new();
+            extra.extend(got.iter().filter(|m| !seen.insert(*m) && want.contains(m)));
+            let missing: Vec<_> = want.iter().filter(|m| !got.contains(m)).collect();
+            if !extra.is_empty() || !missing.is_empty() || got.len() != want.len() {
                 out.push_str(&format!(
-                    "\n  {side} {name}: {:?}, expected {:?}",
-                    got.get(name),
-                    want.get(name)
+                    "\n  {side} {name}: {} messages, expected {}; extra {extra:?}, missing {missing:?}",
+                    got.len(),
+                    want.len()
                 ));
             }
         }
@@ -315,4 +323,155 @@ fn a_sync_killed_after_any_step_resumes_to_the_same_end() {
         "the scenario takes {steps} steps: too few to be the whole scenario"
     );
     eprintln!("killed and resumed after each of {} steps", steps - 1);
+}
+
+/// Runs `ferry sync` and SIGKILLs it after `delay` (unless it ended
+/// before); then the state must pass SQLite's integrity check. Returns
+/// whether the kill came before the end.
+fn killed_after(setup: &Setup, delay: std::time::Duration) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("sync")
+        .arg("--config")
+        .arg(setup.home.path().join("config.toml"))
+        .env("FERRY_SYNC_PW", USER.password)
+        .env_remove("FERRY_LOG")
+        .arg("-q")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry starts");
+    std::thread::sleep(delay);
+    let killed = matches!(child.try_wait(), Ok(None));
+    if killed {
+        let pid = rustix::process::Pid::from_child(&child);
+        // It may end between the look and the kill: that is fine too.
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+    let output = child.wait_with_output().expect("ferry ends");
+    // This process opens the state below; a process another test thread
+    // forks meanwhile holds a copy of that lock until it execs, so a run
+    // may rarely find the account locked (exit 75): it did nothing then.
+    let locked = output.status.code() == Some(75);
+    assert!(
+        killed || locked || output.status.success(),
+        "ferry failed: {:?}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let db = setup.home.path().join("state/test.sqlite");
+    if db.exists() {
+        // Opening takes the account's lock: a killed run holds none.
+        let state = open_state(&db);
+        let problems = state.check_integrity().expect("integrity check runs");
+        assert!(problems.is_empty(), "after {delay:?}: {problems:?}");
+    }
+    killed
+}
+
+/// The state at `db`, waiting out a lock another test's fork holds for a
+/// moment (see [`killed_after`]); a killed run itself holds none.
+fn open_state(db: &Path) -> ferry_state::State {
+    for _ in 0..100 {
+        match ferry_state::State::open(db) {
+            Err(ferry_state::StateError::Locked(_)) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.expect("the state opens after a kill"),
+        }
+    }
+    panic!("{} stays locked after the run was killed", db.display());
+}
+
+/// SIGKILLs runs of `ferry sync` on `setup` at `instants` (ms after start,
+/// a deterministic spread), then lets one run finish; the world must be
+/// `reference`'s and the next run must have nothing to do. Returns how
+/// many runs were killed before their end.
+fn kill_at_instants(setup: &Setup, instants: &[u64], reference: &PerSideWorld) -> usize {
+    let mut killed = 0;
+    for &ms in instants {
+        killed += usize::from(killed_after(setup, std::time::Duration::from_millis(ms)));
+    }
+    let resumed = setup.ferry(&["sync"]);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    let again = setup.sync();
+    assert!(
+        again
+            .stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "the run after the kills still had work: {again:?}"
+    );
+    let world = world(setup);
+    assert!(
+        world == *reference,
+        "killed at {instants:?} ms:{}",
+        differences(&world, reference)
+    );
+    killed
+}
+
+/// 24 instants spread from 5 ms to about 300 ms: each run resumes the
+/// work of the one killed before, so most are killed in the middle of it.
+fn instants(seed: u64) -> Vec<u64> {
+    (0..24u64)
+        .map(|i| 5 + (i * 13 + seed * 17 + (i * i * 31) % 47) % 300)
+        .collect()
+}
+
+/// 400 messages on the server and 60 in the Maildir, never synced.
+fn unsynced_account() -> Setup {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    setup.append_messages("INBOX", 1..=300, &[]);
+    setup.append_messages("Archive", 301..=400, &["\\Seen"]);
+    setup.local_folder("INBOX");
+    let inbox = setup.maildir().join("INBOX");
+    for n in 500..560 {
+        write_local(&inbox, &format!("1700000{n}.M{n}P1.laptop:2,S"), n);
+    }
+    setup
+}
+
+#[test]
+fn an_initial_sync_killed_at_random_instants_converges_to_the_same_end() {
+    let reference = {
+        let setup = unsynced_account();
+        setup.sync();
+        world(&setup)
+    };
+    assert_eq!(reference.far, reference.near, "the reference run converges");
+    let setup = unsynced_account();
+    let killed = kill_at_instants(&setup, &instants(1), &reference);
+    eprintln!("an initial sync: {killed} of 24 runs killed before their end");
+    assert!(
+        killed >= 5,
+        "only {killed} runs were killed before their end"
+    );
+}
+
+#[test]
+fn a_busy_two_way_sync_killed_at_random_instants_converges_to_the_same_end() {
+    let busy = || {
+        let setup = scenario();
+        setup.append_messages("INBOX", 100..=399, &[]);
+        let inbox = setup.maildir().join("INBOX");
+        for n in 500..560 {
+            write_local(&inbox, &format!("1700000{n}.M{n}P1.laptop:2,S"), n);
+        }
+        setup
+    };
+    let reference = {
+        let setup = busy();
+        setup.sync();
+        world(&setup)
+    };
+    assert_eq!(reference.far, reference.near, "the reference run converges");
+    let setup = busy();
+    let killed = kill_at_instants(&setup, &instants(2), &reference);
+    eprintln!("a two-way sync: {killed} of 24 runs killed before their end");
+    assert!(
+        killed >= 5,
+        "only {killed} runs were killed before their end"
+    );
 }

@@ -283,11 +283,11 @@ fn a_move_on_the_server_is_a_local_rename_not_a_download() {
 /// A run killed after an APPEND reached the server but before its pair was
 /// recorded: the next run finds the message by Message-ID and size and
 /// adopts it instead of uploading it twice.
-#[test]
-fn an_interrupted_upload_is_adopted_not_duplicated() {
+/// A local message whose upload a killed run journaled (and maybe sent):
+/// its CRLF form.
+fn journaled_upload(setup: &Setup) -> Vec<u8> {
     use ferry_core::{Flags, MessageKey, PerSide, Side};
     use ferry_state::{IntentAction, NewIntent, Pair, State};
-    let setup = Setup::new(DovecotOptions::default());
     let lf = b"Message-ID: <up@sync.test>\nSubject: upload\n\nhello\n";
     let crlf: Vec<u8> = String::from_utf8_lossy(lf)
         .replace('\n', "\r\n")
@@ -299,27 +299,32 @@ fn an_interrupted_upload_is_adopted_not_duplicated() {
     )
     .expect("file");
     let (_, uidnext, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
-    {
-        let mut state = State::open(&setup.home.path().join("state/test.sqlite")).expect("state");
-        let folder = state
-            .add_folder(&PerSide::new("INBOX".into(), "INBOX".into()))
-            .expect("folder");
-        let mut pair = Pair::new(folder);
-        pair.keys.near = Some(MessageKey::Name("1700000000.M9P9.laptop".into()));
-        pair.flags = Flags::from_maildir_info("S");
-        pair.message_id = Some("<up@sync.test>".into());
-        pair.size = Some(crlf.len() as u64);
-        let intent = NewIntent {
-            side: Side::Far,
-            folder,
-            pair: None,
-            action: IntentAction::Append {
-                pair,
-                uidnext_before: Some(uidnext),
-            },
-        };
-        state.record_intents(&[intent]).expect("journal");
-    }
+    let mut state = State::open(&setup.home.path().join("state/test.sqlite")).expect("state");
+    let folder = state
+        .add_folder(&PerSide::new("INBOX".into(), "INBOX".into()))
+        .expect("folder");
+    let mut pair = Pair::new(folder);
+    pair.keys.near = Some(MessageKey::Name("1700000000.M9P9.laptop".into()));
+    pair.flags = Flags::from_maildir_info("S");
+    pair.message_id = Some("<up@sync.test>".into());
+    pair.size = Some(crlf.len() as u64);
+    let intent = NewIntent {
+        side: Side::Far,
+        folder,
+        pair: None,
+        action: IntentAction::Append {
+            pair,
+            uidnext_before: Some(uidnext),
+        },
+    };
+    state.record_intents(&[intent]).expect("journal");
+    crlf
+}
+
+#[test]
+fn an_interrupted_upload_is_adopted_not_duplicated() {
+    let setup = Setup::new(DovecotOptions::default());
+    let crlf = journaled_upload(&setup);
     // The APPEND happened; then the run was killed.
     setup
         .dovecot
@@ -333,6 +338,51 @@ fn an_interrupted_upload_is_adopted_not_duplicated() {
     assert_eq!(setup.files("INBOX").len(), 1);
     let again = setup.sync();
     assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
+/// The killed run's APPEND was still in flight: the server completes it
+/// only after the next run first looked for it.
+#[test]
+fn an_upload_the_server_completes_late_is_adopted_not_sent_again() {
+    use std::io::BufRead;
+    let setup = Setup::new(DovecotOptions::default());
+    let crlf = journaled_upload(&setup);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "-vv", "--config"])
+        .arg(setup.home.path().join("config.toml"))
+        .env("FERRY_SYNC_PW", USER.password)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("C: ") && line.contains("HEADER Message-ID") {
+            break;
+        }
+    }
+    setup
+        .dovecot
+        .client()
+        .expect("client")
+        .append("INBOX", &["\\Seen"], None, &crlf)
+        .expect("append");
+    for line in lines {
+        log.push_str(&line.expect("line"));
+        log.push('\n');
+    }
+    let output = child.wait_with_output().expect("ferry ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{log}");
+    assert!(log.contains("looking again"), "{log}");
+    assert!(stdout.contains("1 copies found done"), "{stdout}\n{log}");
+    assert_eq!(setup.server_count("INBOX"), 1, "{stdout}\n{log}");
+    assert_eq!(setup.files("INBOX").len(), 1);
 }
 
 #[test]
@@ -1397,4 +1447,38 @@ fn the_state_directory_holds_only_private_files() {
         let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
         assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", path.display());
     }
+}
+
+#[test]
+fn a_second_ferry_process_on_the_same_account_exits_at_once() {
+    let (setup, _proxy) = distant_setup(DovecotOptions::default(), 1);
+    let folders = six_synced_folders(&setup);
+    flag_first_messages(&setup, &folders);
+    let first = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "-q", "--config"])
+        .arg(setup.home.path().join("config.toml"))
+        .env("FERRY_SYNC_PW", USER.password)
+        .spawn()
+        .expect("ferry starts");
+    let lock = setup.home.path().join("state/test.sqlite.lock");
+    let holder = first.id().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != holder {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never locked"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let started = std::time::Instant::now();
+    let second = setup.ferry(&["sync"]);
+    assert_eq!(second.code, 75, "{second:?}");
+    assert!(
+        second.stderr.contains(&holder),
+        "names the holder: {second:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "exits at once");
+    let output = first.wait_with_output().expect("the first ends");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(locally_flagged(&setup, &folders), 6);
 }

@@ -408,7 +408,13 @@ impl Walk<'_> {
                 Ok(_) if child_real.join("cur").exists() => {
                     self.skip(child_rel, "a link that leads outside the Maildir root")
                 }
-                _ => {}
+                Ok(_) => {}
+                // Its folder (if it was one) counts as vanished, never as
+                // emptied: see the folder plan.
+                Err(_) => self.skip(
+                    child_rel,
+                    "a link whose target is missing (an unmounted disk?)",
+                ),
             }
             return Ok(());
         }

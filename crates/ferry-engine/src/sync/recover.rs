@@ -6,7 +6,10 @@
 //!   so the message is not copied again;
 //! - an APPEND whose message can be found (Message-ID and size, or no
 //!   Message-ID and the size, among the UIDs from the UIDNEXT saved before
-//!   it) is adopted the same way;
+//!   it) is adopted the same way. One not found is looked for once more
+//!   after [`SETTLE`]: the server may still be completing the APPENDs of
+//!   the killed run's connection (their bytes were in flight), and sending
+//!   the message again now would store it twice;
 //! - everything else is abandoned: removals, flag changes and moves are
 //!   planned again from what both stores show now.
 
@@ -15,6 +18,7 @@ use ferry_core::store::{ErrorClass, Markers, Snapshot, Store, StoreError};
 use ferry_core::{MessageKey, Side};
 use ferry_state::{Intent, IntentAction, PairChange, State};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// What recovery did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,6 +29,10 @@ pub struct Recovered {
     pub abandoned: usize,
 }
 
+/// How long the server is given to complete the APPENDs a killed run left
+/// in flight before those not found are sent again.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// Settles every pending intent.
 pub(crate) fn recover<F: Store, N: Store>(
     far: &mut F,
@@ -33,6 +41,7 @@ pub(crate) fn recover<F: Store, N: Store>(
 ) -> Result<Recovered, SyncError> {
     let mut recovered = Recovered::default();
     let mut present: BTreeMap<(Side, String), Vec<MessageKey>> = BTreeMap::new();
+    let mut unfound_appends = Vec::new();
     for intent in state.pending_intents()? {
         let folder = state.folder(intent.folder)?.names.near.clone();
         let found = match &intent.action {
@@ -42,19 +51,52 @@ pub(crate) fn recover<F: Store, N: Store>(
             _ => None,
         };
         match (found, &intent.action) {
-            (Some(key), IntentAction::Deliver { pair } | IntentAction::Append { pair, .. }) => {
-                let mut pair = pair.clone();
-                pair.keys[intent.side] = Some(key);
-                state.complete(intent.id, PairChange::Insert(pair))?;
-                recovered.adopted += 1;
+            (Some(key), _) => adopt(state, &intent, key, &mut recovered)?,
+            (None, IntentAction::Append { .. }) => unfound_appends.push((intent, folder)),
+            (None, _) => {
+                state.abandon(intent.id)?;
+                recovered.abandoned += 1;
             }
-            _ => {
+        }
+    }
+    if !unfound_appends.is_empty() {
+        tracing::info!(
+            "{} interrupted uploads not on the server yet; looking again in {SETTLE:?}",
+            unfound_appends.len()
+        );
+        std::thread::sleep(SETTLE);
+    }
+    for (intent, folder) in unfound_appends {
+        let IntentAction::Append { pair, .. } = &intent.action else {
+            continue;
+        };
+        match find(far, near, &intent, pair, &folder, &mut present)? {
+            Some(key) => adopt(state, &intent, key, &mut recovered)?,
+            None => {
                 state.abandon(intent.id)?;
                 recovered.abandoned += 1;
             }
         }
     }
     Ok(recovered)
+}
+
+/// Records the pair of an interrupted copy found done under `key`.
+fn adopt(
+    state: &mut State,
+    intent: &Intent,
+    key: MessageKey,
+    recovered: &mut Recovered,
+) -> Result<(), SyncError> {
+    let (IntentAction::Deliver { pair } | IntentAction::Append { pair, .. }) = &intent.action
+    else {
+        return Ok(());
+    };
+    let mut pair = pair.clone();
+    pair.keys[intent.side] = Some(key);
+    state.complete(intent.id, PairChange::Insert(pair))?;
+    recovered.adopted += 1;
+    Ok(())
 }
 
 /// Where an interrupted copy's message is, if it got there.
