@@ -329,13 +329,7 @@ fn a_sync_killed_after_any_step_resumes_to_the_same_end() {
 /// before); then the state must pass SQLite's integrity check. Returns
 /// whether the kill came before the end.
 fn killed_after(setup: &Setup, delay: std::time::Duration) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .arg("sync")
-        .arg("--config")
-        .arg(setup.home.path().join("config.toml"))
-        .env("FERRY_SYNC_PW", USER.password)
-        .env_remove("FERRY_LOG")
-        .arg("-q")
+    let mut child = (setup.ferry_command(&[], &["sync", "-q"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -433,21 +427,27 @@ fn unsynced_account() -> Setup {
     setup
 }
 
-#[test]
-fn an_initial_sync_killed_at_random_instants_converges_to_the_same_end() {
+/// Syncs one account `make` builds cleanly and another with runs killed at
+/// `instants(seed)`: both must end the same.
+fn killed_and_clean_end_the_same(make: impl Fn() -> Setup, seed: u64, what: &str) {
     let reference = {
-        let setup = unsynced_account();
+        let setup = make();
         setup.sync();
         world(&setup)
     };
     assert_eq!(reference.far, reference.near, "the reference run converges");
-    let setup = unsynced_account();
-    let killed = kill_at_instants(&setup, &instants(1), &reference);
-    eprintln!("an initial sync: {killed} of 24 runs killed before their end");
+    let setup = make();
+    let killed = kill_at_instants(&setup, &instants(seed), &reference);
+    eprintln!("{what}: {killed} of 24 runs killed before their end");
     assert!(
         killed >= 5,
         "only {killed} runs were killed before their end"
     );
+}
+
+#[test]
+fn an_initial_sync_killed_at_random_instants_converges_to_the_same_end() {
+    killed_and_clean_end_the_same(unsynced_account, 1, "an initial sync");
 }
 
 #[test]
@@ -461,17 +461,5 @@ fn a_busy_two_way_sync_killed_at_random_instants_converges_to_the_same_end() {
         }
         setup
     };
-    let reference = {
-        let setup = busy();
-        setup.sync();
-        world(&setup)
-    };
-    assert_eq!(reference.far, reference.near, "the reference run converges");
-    let setup = busy();
-    let killed = kill_at_instants(&setup, &instants(2), &reference);
-    eprintln!("a two-way sync: {killed} of 24 runs killed before their end");
-    assert!(
-        killed >= 5,
-        "only {killed} runs were killed before their end"
-    );
+    killed_and_clean_end_the_same(busy, 2, "a two-way sync");
 }

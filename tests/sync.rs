@@ -347,10 +347,7 @@ fn an_upload_the_server_completes_late_is_adopted_not_sent_again() {
     use std::io::BufRead;
     let setup = Setup::new(DovecotOptions::default());
     let crlf = journaled_upload(&setup);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sync", "-vv", "--config"])
-        .arg(setup.home.path().join("config.toml"))
-        .env("FERRY_SYNC_PW", USER.password)
+    let mut child = (setup.ferry_command(&[], &["sync", "-vv"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -1454,10 +1451,7 @@ fn a_second_ferry_process_on_the_same_account_exits_at_once() {
     let (setup, _proxy) = distant_setup(DovecotOptions::default(), 1);
     let folders = six_synced_folders(&setup);
     flag_first_messages(&setup, &folders);
-    let first = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sync", "-q", "--config"])
-        .arg(setup.home.path().join("config.toml"))
-        .env("FERRY_SYNC_PW", USER.password)
+    let first = (setup.ferry_command(&[], &["sync", "-q"]))
         .spawn()
         .expect("ferry starts");
     let lock = setup.home.path().join("state/test.sqlite.lock");
