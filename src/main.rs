@@ -15,6 +15,7 @@ mod config;
 mod crash;
 mod doctor;
 mod doctor_server;
+mod error_text;
 mod plan_print;
 mod progress;
 mod status_cmd;
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
     let status = match run(cli) {
         Ok(status) => status,
         Err(err) => {
-            eprintln!("ferry: {err:#}");
+            eprintln!("ferry: {}", error_text::error_text(&err));
             exit_status_of(&err)
         }
     };

@@ -3,6 +3,7 @@
 
 use crate::cli::SyncArgs;
 use crate::config::{AccountConfig, Config, Layout, Sides, SyncDirection};
+use crate::error_text::error_text;
 use anyhow::Context;
 use ferry_core::{PerSide, Side};
 use ferry_engine::imap_store::{ImapStore, Opener};
@@ -45,11 +46,11 @@ pub fn run(
                 }
             }
             Err(err) if is_locked(&err) => {
-                eprintln!("ferry: account {}: {err:#}", account.name);
+                eprintln!("ferry: account {}: {}", account.name, error_text(&err));
                 outcome.record_locked();
             }
             Err(err) => {
-                eprintln!("ferry: account {}: {err:#}", account.name);
+                eprintln!("ferry: account {}: {}", account.name, error_text(&err));
                 outcome.record_failure();
             }
         }

@@ -6,6 +6,7 @@
 
 mod support;
 
+use ferry_testkit::proxy::{Cut, Direction, FaultProxy, Faults};
 use ferry_testkit::{DovecotOptions, USER};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -462,4 +463,114 @@ fn a_busy_two_way_sync_killed_at_random_instants_converges_to_the_same_end() {
         setup
     };
     killed_and_clean_end_the_same(busy, 2, "a two-way sync");
+}
+
+/// Points ferry's config at 127.0.0.1:`port` (a fault proxy, or the server
+/// itself again).
+fn connect_to(setup: &Setup, port: u16) {
+    let path = setup.home.path().join("config.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+    let config: String = config
+        .lines()
+        .map(|line| match line.starts_with("port = ") {
+            true => format!("port = {port}\n"),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&path, config).expect("config");
+}
+
+/// The bytes each way on the first connection of a clean run of the
+/// scenario through a proxy.
+fn first_connection_bytes() -> (u64, u64) {
+    let setup = scenario();
+    let proxy = FaultProxy::start(setup.dovecot.imaps_addr(), Faults::default()).expect("proxy");
+    connect_to(&setup, proxy.port());
+    let run = setup.sync();
+    assert_eq!(run.code, 0, "{run:?}");
+    let recording = proxy.recording();
+    let first = recording.first().expect("a connection");
+    (
+        first.bytes(Direction::ClientToServer).len() as u64,
+        first.bytes(Direction::ServerToClient).len() as u64,
+    )
+}
+
+/// Runs the scenario with its first connection cut by `cut`, then again
+/// without faults; returns the world once the next run has nothing to do.
+fn cut_by(cut: Cut) -> PerSideWorld {
+    let setup = scenario();
+    let proxy = FaultProxy::start(setup.dovecot.imaps_addr(), Faults::default().with_cut(cut))
+        .expect("proxy");
+    connect_to(&setup, proxy.port());
+    let cut_off = setup.ferry(&["sync"]);
+    assert!(!cut_off.stderr.contains("panicked"), "{cut:?}: {cut_off:?}");
+    connect_to(&setup, setup.dovecot.imaps_port());
+    let resumed = setup.sync();
+    assert_eq!(resumed.code, 0, "after {cut:?}: {cut_off:?}\n{resumed:?}");
+    let again = setup.sync();
+    assert!(
+        again
+            .stdout
+            .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "after {cut:?} the next run still had work: {again:?}"
+    );
+    world(&setup)
+}
+
+#[test]
+fn a_sync_cut_off_at_any_point_resumes_to_the_same_end() {
+    let reference = {
+        let setup = scenario();
+        setup.sync();
+        world(&setup)
+    };
+    let (sent, received) = first_connection_bytes();
+    // Every 19th of the way, each direction, FIN and RST.
+    let points = 18u64;
+    let mut cuts = Vec::new();
+    for k in 1..=points {
+        for (direction, total) in [
+            (Direction::ClientToServer, sent),
+            (Direction::ServerToClient, received),
+        ] {
+            let at = total * k / (points + 1);
+            cuts.push(Cut::fin(direction, at).on_connection(0));
+            cuts.push(Cut::reset(direction, at).on_connection(0));
+        }
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&cut) = cuts.get(i) else {
+                        return;
+                    };
+                    match std::panic::catch_unwind(|| cut_by(cut)) {
+                        Ok(world) if world == reference => {}
+                        Ok(world) => failures
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{cut:?}: {}", differences(&world, &reference))),
+                        Err(panic) => failures.lock().expect("lock").push(format!(
+                            "{cut:?}: {}",
+                            panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .unwrap_or_else(|| "panicked".into())
+                        )),
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("lock");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    eprintln!(
+        "cut at {} points of {sent} bytes sent and {received} received",
+        cuts.len()
+    );
 }

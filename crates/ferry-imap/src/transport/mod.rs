@@ -432,6 +432,16 @@ pub fn classify(host: &str, during: Option<String>, err: io::Error, timeout: Dur
             during,
             after: timeout,
         },
+        // rustls words a close without close_notify with a link to its
+        // manual; for a user it is the server closing the connection.
+        io::ErrorKind::UnexpectedEof => Error::ConnectionLost {
+            host: host.to_string(),
+            during,
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ),
+        },
         _ => Error::ConnectionLost {
             host: host.to_string(),
             during,

@@ -9,7 +9,7 @@
 use super::{FolderRun, triage};
 use crate::sync::report::SyncReport;
 use crate::sync::{Control, SyncError};
-use ferry_core::store::{BodyTarget, Incoming, Markers, Store};
+use ferry_core::store::{BodyTarget, ErrorClass, Incoming, Markers, Store, StoreError};
 use ferry_core::{Fingerprint, Flags, MessageKey, MessageMeta, PerSide, Side};
 use ferry_maildir::Fingerprinter;
 use ferry_plan::folder::Action;
@@ -131,12 +131,20 @@ fn copy_batch<S: Store, D: Store>(
     let mut read: HashMap<MessageKey, _> = read.into_iter().collect();
     let mut written = written;
     let mut completed = Vec::new();
+    // A store that failed as a whole ends the run, but only once the rest
+    // of the batch is recorded; a write it lost with its connection may
+    // have been stored (an APPEND whose OK never came), so its intent
+    // stays pending for recovery to look for.
+    let mut lost = None;
     for (item, id) in items.iter().zip(ids) {
         let what = format!("copying {} in {}", item.key, run.name);
         let failures = &mut report.folder(run.name).failed;
         if let Some(Err(e)) = read.remove(&item.key) {
             state.abandon(id)?;
-            triage(src_side, e, failures, &what)?;
+            match e.class() {
+                ErrorClass::Store => drop(lost.get_or_insert(SyncError::store(src_side, e))),
+                _ => triage(src_side, e, failures, &what)?,
+            }
             continue;
         }
         let learnt = seen.remove(&item.key).unwrap_or_default();
@@ -156,6 +164,9 @@ fn copy_batch<S: Store, D: Store>(
                     }
                 }
             }
+            Some(Err(e)) if e.class() == ErrorClass::Store => {
+                lost.get_or_insert(SyncError::store(dst_side, e));
+            }
             Some(Err(e)) => {
                 state.abandon(id)?;
                 triage(dst_side, e, failures, &what)?;
@@ -168,7 +179,10 @@ fn copy_batch<S: Store, D: Store>(
     }
     state.complete_batch(&completed)?;
     control.done(report);
-    Ok(())
+    match lost {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// The Message-ID and size of the items whose snapshot did not say, so
