@@ -6,7 +6,7 @@
 
 mod support;
 
-use ferry_testkit::proxy::{Cut, Direction, FaultProxy, Faults};
+use ferry_testkit::proxy::{Cut, Direction, FaultProxy, Faults, Stall};
 use ferry_testkit::{DovecotOptions, USER};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -573,4 +573,66 @@ fn a_sync_cut_off_at_any_point_resumes_to_the_same_end() {
         "cut at {} points of {sent} bytes sent and {received} received",
         cuts.len()
     );
+}
+
+/// A server that stops reading in the middle of an 8 MiB upload (or stops
+/// sending in the middle of a download): the run gives up after the
+/// `timeout`, names the stall, and the next run completes both transfers
+/// once, with nothing half-written left behind.
+#[test]
+fn a_server_stalled_mid_transfer_times_out_and_the_next_run_completes() {
+    for direction in [Direction::ClientToServer, Direction::ServerToClient] {
+        let setup = Setup::new(DovecotOptions::default());
+        let big: String = (0..140_000)
+            .map(|i| format!("line {i:06} of a big message, padded to sixty bytes......\n"))
+            .collect();
+        setup.local_folder("INBOX");
+        std::fs::write(
+            setup.maildir().join("INBOX/cur/1700000000.M1P1.laptop:2,S"),
+            format!("Message-ID: <big-up@sync.test>\nSubject: big\n\n{big}"),
+        )
+        .expect("write");
+        let crlf = format!("Message-ID: <big-down@sync.test>\r\nSubject: big\r\n\r\n{big}")
+            .replace('\n', "\r\n")
+            .replace("\r\r\n", "\r\n");
+        let mut client = setup.dovecot.client().expect("client");
+        client
+            .append("INBOX", &[], None, crlf.as_bytes())
+            .expect("append");
+        drop(client);
+        let stall = Stall::forever(direction, 1 << 20).on_connection(0);
+        let proxy = FaultProxy::start(
+            setup.dovecot.imaps_addr(),
+            Faults::default().with_stall(stall),
+        )
+        .expect("proxy");
+        connect_to(&setup, proxy.port());
+        let path = setup.home.path().join("config.toml");
+        let config = std::fs::read_to_string(&path).expect("config");
+        std::fs::write(&path, format!("{config}timeout = 2\n")).expect("config");
+        let started = std::time::Instant::now();
+        let stalled = setup.ferry(&["sync"]);
+        assert_ne!(stalled.code, 0, "{direction:?}: {stalled:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{stalled:?}"
+        );
+        assert!(
+            stalled.stderr.contains("did not answer within"),
+            "{direction:?}: {stalled:?}"
+        );
+        connect_to(&setup, setup.dovecot.imaps_port());
+        setup.sync();
+        assert_eq!(setup.server_count("INBOX"), 2, "{direction:?}");
+        assert_eq!(setup.files("INBOX").len(), 2, "{direction:?}");
+        let tmp = std::fs::read_dir(setup.maildir().join("INBOX/tmp")).expect("tmp");
+        assert_eq!(tmp.count(), 0, "{direction:?}: nothing half-written");
+        let again = setup.sync();
+        assert!(
+            again
+                .stdout
+                .contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+            "{again:?}"
+        );
+    }
 }
