@@ -1347,14 +1347,22 @@ fn distant_setup(options: DovecotOptions, connections: u32) -> (Setup, FaultProx
     (Setup::with_port(dovecot, proxy.port(), &extra), proxy)
 }
 
+/// Answers every folder's first message locally (a flag change to push).
+fn answer_first_messages(setup: &Setup, folders: &[String]) {
+    for folder in folders {
+        let (_, _, path) = setup.files(folder).into_iter().next().expect("a file");
+        let answered = path.to_string_lossy().replace(":2,S", ":2,RS");
+        std::fs::rename(&path, answered).expect("answer locally");
+    }
+}
+
 #[test]
-fn changed_folders_are_listed_on_several_connections_and_changed_on_one() {
+fn changed_folders_are_listed_and_their_flags_pushed_on_several_connections() {
     let (setup, _proxy) = distant_setup(DovecotOptions::default(), 3);
     let folders = six_synced_folders(&setup);
     flag_first_messages(&setup, &folders);
-    let (_, _, path) = setup.files("F6").into_iter().next().expect("a file");
-    let answered = path.to_string_lossy().replace(":2,S", ":2,RS");
-    std::fs::rename(&path, answered).expect("answer locally");
+    answer_first_messages(&setup, &folders);
+    setup.append_messages("F3", 10..=10, &[]);
     let run = setup.ferry(&["sync", "-vv"]);
     assert_eq!(run.code, 0, "{run:?}");
     let (used, selecting) = connections(&run.stderr);
@@ -1363,22 +1371,27 @@ fn changed_folders_are_listed_on_several_connections_and_changed_on_one() {
         "{used:?}: {run:?}"
     );
     assert!(!used.contains("C4:"), "at most 3 connections: {run:?}");
-    assert!(selecting.len() > 1, "helpers listed folders: {selecting:?}");
-    let stores: Vec<&str> = (run.stderr.lines())
-        .filter(|l| l.contains("UID STORE"))
+    assert!(selecting.len() > 1, "helpers worked: {selecting:?}");
+    // Helpers list and push flags; transfers stay on the first.
+    let helper_lines: Vec<&str> = (run.stderr.lines())
+        .filter(|l| l.contains("ferry::protocol: C2: ") || l.contains("ferry::protocol: C3: "))
         .collect();
     assert!(
-        !stores.is_empty() && stores.iter().all(|l| l.contains(" C: ")),
-        "{stores:?}"
+        !helper_lines
+            .iter()
+            .any(|l| l.contains("BODY.PEEK[]") || l.contains("APPEND") || l.contains("EXPUNGE")),
+        "{helper_lines:#?}"
     );
     assert_eq!(locally_flagged(&setup, &folders), 6, "{run:?}");
-    let server = setup.dovecot.messages(USER, "F6").expect("messages");
-    assert!(
-        server
+    for folder in &folders {
+        let server = setup.dovecot.messages(USER, folder).expect("messages");
+        let answered = server
             .iter()
-            .any(|m| m.flags.iter().any(|f| f == "\\Answered")),
-        "{server:?}"
-    );
+            .filter(|m| m.flags.iter().any(|f| f == "\\Answered"))
+            .count();
+        assert_eq!(answered, 1, "{folder}: {server:?}");
+    }
+    assert_eq!(setup.files("F3").len(), 4, "the new message arrived");
     let again = setup.ferry(&["sync", "-v"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");

@@ -235,6 +235,15 @@ pub trait Store {
         let _ = (folder, since);
     }
 
+    /// Starts pushing `changes` to `folder` in the background, for a later
+    /// [`Store::set_flags`] of exactly these changes to return the outcome
+    /// of. A hint: the default does nothing. Only for changes that may be
+    /// made before the folders the engine works on first (flag changes
+    /// are idempotent, and independent between folders).
+    fn set_flags_ahead(&mut self, folder: &str, changes: &[FlagChange]) {
+        let _ = (folder, changes);
+    }
+
     /// Lists a folder's messages once it has stopped changing, waiting
     /// for that if need be. The default is [`Store::snapshot`].
     fn settled_snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error> {

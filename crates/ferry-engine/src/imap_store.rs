@@ -30,7 +30,8 @@
 //! to act on the folder (its UIDs may name other messages now).
 //!
 //! With more connections allowed ([`ImapStore::with_helpers`]), the next
-//! folders are listed ahead on helper sessions (module `ahead`).
+//! folders are listed, and their flag changes pushed, ahead on helper
+//! sessions (module `ahead`).
 
 mod ahead;
 mod append;
@@ -246,12 +247,29 @@ impl ImapStore {
     /// A listing of `folder` made ahead on a helper session, if there is a
     /// good one.
     fn listed_ahead(&mut self, folder: &str) -> Option<Snapshot> {
-        match self.ahead.as_mut()?.take(folder)? {
-            Ok(snapshot) => Some(snapshot),
-            Err(e) => {
+        match self.ahead.as_mut()?.take(ahead::Kind::List, folder)? {
+            ahead::Done::Listed(Ok(snapshot)) => Some(snapshot),
+            ahead::Done::Listed(Err(e)) => {
                 tracing::debug!("listing {folder:?} on a helper failed ({e}); listing it again");
                 None
             }
+            ahead::Done::Flagged(..) => None,
+        }
+    }
+
+    /// The outcome of exactly `changes` pushed to `folder` ahead on a
+    /// helper session, if it got through (else they are pushed again:
+    /// flag changes are idempotent).
+    fn flagged_ahead(&mut self, folder: &str, changes: &[FlagChange]) -> Option<Vec<Result<()>>> {
+        match self.ahead.as_mut()?.take(ahead::Kind::Flags, folder)? {
+            ahead::Done::Flagged(done, Ok(results)) if done == changes => Some(results),
+            ahead::Done::Flagged(_, Err(e)) => {
+                tracing::debug!(
+                    "flags for {folder:?} on a helper failed ({e}); sending them again"
+                );
+                None
+            }
+            _ => None,
         }
     }
 }
@@ -390,7 +408,14 @@ impl Store for ImapStore {
 
     fn list_ahead(&mut self, folder: &str, since: Option<&Since>) {
         if let Some(ahead) = &mut self.ahead {
-            ahead.request(folder, since.cloned());
+            ahead.request(folder, ahead::Job::List(since.cloned()));
+        }
+    }
+
+    fn set_flags_ahead(&mut self, folder: &str, changes: &[FlagChange]) {
+        let validity = self.validities.get(folder).copied();
+        if let Some(ahead) = &mut self.ahead {
+            ahead.request(folder, ahead::Job::Flags(changes.to_vec(), validity));
         }
     }
 
@@ -439,6 +464,9 @@ impl Store for ImapStore {
         folder: &str,
         changes: &[FlagChange],
     ) -> Batch<Result<(), ImapStoreError>, ImapStoreError> {
+        if let Some(results) = self.flagged_ahead(folder, changes) {
+            return Ok(results);
+        }
         self.guard(|s| s.change_flags(folder, changes))
     }
 

@@ -1112,3 +1112,60 @@ fn a_flag_change_to_a_message_expunged_meanwhile_is_not_taken_as_made() {
         assert!(results.iter().all(Result::is_ok));
     }
 }
+
+#[test]
+fn flag_changes_handed_ahead_are_pushed_on_a_helper_session() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, sent, helper_sent) = store_with_helpers(&dovecot, 1);
+    s.snapshot("F1").expect("F1");
+    s.snapshot("F2").expect("F2");
+    let changes = [FlagChange {
+        key: uid(1),
+        add: flags("F"),
+        remove: Flags::default(),
+    }];
+    s.set_flags_ahead("F1", &changes);
+    wait_for(
+        &helper_sent,
+        &["SELECT F1", "UID STORE 1 +FLAGS.SILENT (\\Flagged)"],
+    );
+    let results = s.set_flags("F1", &changes).expect("flags");
+    assert!(results.iter().all(Result::is_ok));
+    let main = sent.lock().expect("trace").join("\n");
+    assert!(!main.contains("UID STORE"), "{main}");
+    assert_eq!(
+        server_flags(&dovecot, "F1"),
+        [(1, strings(&["\\Flagged", "\\Seen"]))]
+    );
+}
+
+#[test]
+fn a_helper_refuses_flag_changes_where_the_uidvalidity_changed() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, _, helper_sent) = store_with_helpers(&dovecot, 1);
+    let before = s.snapshot("F1").expect("F1");
+    // The main session leaves F1 (Dovecot ends a session whose selected
+    // folder changes UIDVALIDITY).
+    s.snapshot("F2").expect("F2");
+    let validity = before.identity.validity.expect("validity").get();
+    dovecot
+        .reset_uidvalidity(USER, "F1", validity + 7)
+        .expect("new validity");
+    let changes = [FlagChange {
+        key: uid(1),
+        add: flags("F"),
+        remove: Flags::default(),
+    }];
+    s.set_flags_ahead("F1", &changes);
+    wait_for(&helper_sent, &["SELECT F1"]);
+    let err = s.set_flags("F1", &changes).expect_err("refused");
+    assert!(
+        matches!(err, ImapStoreError::ValidityChanged { .. }),
+        "{err}"
+    );
+    let helpers = helper_sent.lock().expect("trace").join("\n");
+    assert!(!helpers.contains("UID STORE"), "{helpers}");
+    assert_eq!(server_flags(&dovecot, "F1"), [(1, strings(&["\\Seen"]))]);
+}

@@ -1,11 +1,13 @@
-//! Listing folders ahead on more connections (the account's
-//! `connections`): while the engine works on one folder, helper sessions
-//! already list the next ones, so that a run over many changed folders
-//! pays the server's round trips and SELECT work side by side instead of
-//! one folder after another.
+//! Work ahead on more connections (the account's `connections`): while
+//! the engine works on one folder, helper sessions already list the next
+//! ones, and later push the next ones' flag changes, so that a run over
+//! many changed folders pays the server's round trips and SELECT work side
+//! by side instead of one folder after another.
 //!
-//! The engine asks for a folder ahead ([`Ahead::request`]) and later for
-//! its snapshot ([`Ahead::take`]). A request no helper has started yet is
+//! The engine asks for a folder's listing or flag changes ahead
+//! ([`Ahead::request`]) and later for the outcome ([`Ahead::take`]); flag
+//! changes are idempotent, so pushing them early changes nothing but the
+//! time. A request no helper has started yet is
 //! given back, and the main session lists the folder itself; one a helper
 //! is working on is waited for. Helpers connect lazily and one after
 //! another (the next one opens once the last one is in, while more is
@@ -17,12 +19,13 @@
 //! that failed on a helper, so errors are reported as the main session
 //! meets them.
 //!
-//! Only listings run on helpers; every change to the server stays on the
-//! main session, which refuses to act on a folder whose UIDVALIDITY is not
-//! the one its snapshot saw (see [`ImapStore`]).
+//! A helper refuses to change flags in a folder whose UIDVALIDITY is not
+//! the one the main session's snapshot saw, as the main session does (see
+//! [`ImapStore`]). Everything else that changes the server (copies,
+//! removals, moves, folders) stays on the main session.
 
 use super::{FolderNames, ImapStore, ImapStoreError, Result};
-use ferry_core::store::{Since, Snapshot, Store};
+use ferry_core::store::{FlagChange, Since, Snapshot, Store};
 use ferry_imap::Session;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -34,14 +37,54 @@ use std::thread::JoinHandle;
 /// `n` of the account (the main session is 1, helpers 2 and up).
 pub type Opener = Arc<dyn Fn(usize) -> ferry_imap::Result<Session> + Send + Sync>;
 
-/// Where a requested listing is.
+/// Work a helper can do ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Kind {
+    /// List the folder.
+    List,
+    /// Push flag changes to it.
+    Flags,
+}
+
+/// One piece of work, as asked.
+pub(super) enum Job {
+    /// List the changes since, else everything.
+    List(Option<Since>),
+    /// These flag changes, in a folder whose snapshot saw this UIDVALIDITY.
+    Flags(Vec<FlagChange>, Option<u32>),
+}
+
+impl Job {
+    fn kind(&self) -> Kind {
+        match self {
+            Job::List(_) => Kind::List,
+            Job::Flags(..) => Kind::Flags,
+        }
+    }
+}
+
+/// What a helper's work came to.
+pub(super) enum Done {
+    /// A listing.
+    Listed(Result<Snapshot>),
+    /// Flag changes: which were made, for exactly these changes.
+    Flagged(Vec<FlagChange>, Result<Vec<Result<()>>>),
+}
+
+impl Done {
+    fn failed(&self) -> bool {
+        matches!(self, Done::Listed(Err(_)) | Done::Flagged(_, Err(_)))
+    }
+}
+
+/// Where a requested piece of work is.
 enum Slot {
     /// Not started: no helper took it yet.
-    Queued(Option<Since>),
-    /// A helper is listing it.
+    Queued(Job),
+    /// A helper is on it.
     Running,
-    /// Listed (or failed) on a helper.
-    Done(Result<Snapshot>),
+    /// Done (or failed) on a helper.
+    Done(Done),
 }
 
 /// What the main session and the helpers share.
@@ -57,8 +100,8 @@ struct Shared {
 /// The listings asked for, and the helpers' comings and goings.
 #[derive(Default)]
 struct Board {
-    queue: VecDeque<String>,
-    slots: HashMap<String, Slot>,
+    queue: VecDeque<(Kind, String)>,
+    slots: HashMap<(Kind, String), Slot>,
     closing: bool,
     /// Helpers started so far (connected or not).
     started: usize,
@@ -147,32 +190,35 @@ impl Ahead {
         self.shared.max_helpers
     }
 
-    /// Lists `folder` on a helper (changes since `since`, else in full).
-    pub(super) fn request(&mut self, folder: &str, since: Option<Since>) {
+    /// Has `job` done for `folder` on a helper.
+    pub(super) fn request(&mut self, folder: &str, job: Job) {
+        let id = (job.kind(), folder.to_string());
         let mut board = self.shared.board();
-        if board.slots.contains_key(folder) {
+        if board.slots.contains_key(&id) {
             return;
         }
-        board.queue.push_back(folder.to_string());
-        board.slots.insert(folder.to_string(), Slot::Queued(since));
+        board.queue.push_back(id.clone());
+        board.slots.insert(id, Slot::Queued(job));
         self.shared.open_more(&mut board);
         drop(board);
         self.shared.changed.notify_all();
     }
 
-    /// The listing of `folder` a helper made; `None` when none was asked
-    /// for or none started it (it is withdrawn: the caller lists it).
-    pub(super) fn take(&mut self, folder: &str) -> Option<Result<Snapshot>> {
+    /// What a helper did of the `kind` of work for `folder`; `None` when
+    /// none was asked for or none started it (it is withdrawn: the caller
+    /// does it).
+    pub(super) fn take(&mut self, kind: Kind, folder: &str) -> Option<Done> {
+        let id = (kind, folder.to_string());
         let mut board = self.shared.board();
         loop {
-            match board.slots.remove(folder)? {
+            match board.slots.remove(&id)? {
                 Slot::Queued(_) => {
-                    board.queue.retain(|f| f != folder);
+                    board.queue.retain(|queued| *queued != id);
                     return None;
                 }
-                Slot::Done(result) => return Some(result),
+                Slot::Done(done) => return Some(done),
                 Slot::Running => {
-                    board.slots.insert(folder.to_string(), Slot::Running);
+                    board.slots.insert(id.clone(), Slot::Running);
                     board = self.shared.wait(board);
                 }
             }
@@ -203,19 +249,20 @@ fn helper(shared: &Arc<Shared>, number: usize) {
     let Some(mut store) = connect(shared, number) else {
         return;
     };
-    tracing::debug!("connection {number} open to list folders ahead");
-    while let Some((folder, since)) = next_job(shared) {
-        let result = catch_unwind(AssertUnwindSafe(|| match &since {
-            Some(since) => store.snapshot_since(&folder, since),
-            None => store.snapshot(&folder),
-        }))
-        .unwrap_or_else(|_| {
-            Err(ImapStoreError::Unusable {
-                reason: "a helper connection failed unexpectedly".into(),
-            })
-        });
-        let broken = result.is_err() && store.broken.is_some();
-        shared.board().slots.insert(folder, Slot::Done(result));
+    tracing::debug!("connection {number} open to work ahead");
+    while let Some((folder, job)) = next_job(shared) {
+        let kind = job.kind();
+        let done = catch_unwind(AssertUnwindSafe(|| work(&mut store, &folder, job)))
+            .unwrap_or_else(|_| {
+                Done::Listed(Err(ImapStoreError::Unusable {
+                    reason: "a helper connection failed unexpectedly".into(),
+                }))
+            });
+        let broken = done.failed() && store.broken.is_some();
+        shared
+            .board()
+            .slots
+            .insert((kind, folder), Slot::Done(done));
         shared.changed.notify_all();
         if broken {
             tracing::debug!("connection {number} lost; going on with fewer");
@@ -224,6 +271,22 @@ fn helper(shared: &Arc<Shared>, number: usize) {
     }
     if let Err(e) = store.logout() {
         tracing::debug!("connection {number}: logout: {e}");
+    }
+}
+
+/// Does `job` for `folder` on a helper's store.
+fn work(store: &mut ImapStore, folder: &str, job: Job) -> Done {
+    match job {
+        Job::List(Some(since)) => Done::Listed(store.snapshot_since(folder, &since)),
+        Job::List(None) => Done::Listed(store.snapshot(folder)),
+        Job::Flags(changes, validity) => {
+            match validity {
+                Some(validity) => store.validities.insert(folder.to_string(), validity),
+                None => store.validities.remove(folder),
+            };
+            let result = store.set_flags(folder, &changes);
+            Done::Flagged(changes, result)
+        }
     }
 }
 
@@ -254,19 +317,22 @@ fn connect(shared: &Arc<Shared>, number: usize) -> Option<ImapStore> {
     }
 }
 
-/// The next queued listing, marked running; `None` once closing.
-fn next_job(shared: &Shared) -> Option<(String, Option<Since>)> {
+/// The next queued job, marked running; `None` once closing.
+fn next_job(shared: &Shared) -> Option<(String, Job)> {
     let mut board = shared.board();
     loop {
         if board.closing {
             return None;
         }
-        if let Some(folder) = board.queue.pop_front() {
-            let since = match board.slots.insert(folder.clone(), Slot::Running) {
-                Some(Slot::Queued(since)) => since,
-                _ => None,
-            };
-            return Some((folder, since));
+        while let Some(id) = board.queue.pop_front() {
+            match board.slots.remove(&id) {
+                Some(Slot::Queued(job)) => {
+                    board.slots.insert(id.clone(), Slot::Running);
+                    return Some((id.1, job));
+                }
+                Some(other) => drop(board.slots.insert(id, other)),
+                None => {}
+            }
         }
         board.idle += 1;
         board = shared.wait(board);

@@ -13,7 +13,7 @@ use super::report::SyncReport;
 use super::{Control, PreparedRef, SyncError};
 use ferry_core::store::{ErrorClass, FlagChange, Snapshot, Store, StoreError};
 use ferry_core::{Flag, Flags, MessageKey, MessageMeta, PerSide, Side};
-use ferry_plan::folder::Action;
+use ferry_plan::folder::{Action, FolderPlan};
 use ferry_plan::folders::FolderAction;
 use ferry_plan::moves::AccountPlan;
 use ferry_state::{FolderId, IntentAction, NewIntent, PairChange, SideMarkers, State, StoredPair};
@@ -197,10 +197,19 @@ pub(crate) fn run<F: Store, N: Store>(
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     let mut finished = Vec::new();
-    for (name, folder_plan) in &plan.folders {
+    let folders: Vec<(&String, &FolderPlan)> = plan.folders.iter().collect();
+    let mut announced = 0;
+    for (index, &(name, folder_plan)) in folders.iter().enumerate() {
         if control.stop_requested() {
             return Ok(());
         }
+        flags_ahead(
+            (&mut *far, &mut *near),
+            prepared,
+            &folders,
+            index,
+            &mut announced,
+        );
         let Some(run) = prepared.get(name).and_then(|p| folder_run(name, p)) else {
             continue;
         };
@@ -233,6 +242,45 @@ pub(crate) fn run<F: Store, N: Store>(
         }
     }
     Ok(())
+}
+
+/// Before folder `index` is worked on: hands the flag changes of the next
+/// folders (as many as the stores work ahead) to the stores, which may push
+/// them meanwhile on other connections (see [`Store::set_flags_ahead`]);
+/// `announced` counts the folders already looked at.
+fn flags_ahead<F: Store, N: Store>(
+    (far, near): (&mut F, &mut N),
+    prepared: &BTreeMap<String, PreparedRef<'_>>,
+    folders: &[(&String, &FolderPlan)],
+    index: usize,
+    announced: &mut usize,
+) {
+    let depth = far.ahead_depth().max(near.ahead_depth());
+    let end = (index + 1 + depth).min(folders.len());
+    for &(name, folder_plan) in folders.iter().take(end).skip((*announced).max(index + 1)) {
+        if prepared
+            .get(name.as_str())
+            .and_then(|p| folder_run(name, p))
+            .is_none()
+        {
+            continue;
+        }
+        for side in Side::BOTH {
+            let changes = flag_changes(&folder_plan.actions, side);
+            match side {
+                Side::Far => announce_flags(far, name, &changes),
+                Side::Near => announce_flags(near, name, &changes),
+            }
+        }
+    }
+    *announced = (*announced).max(end);
+}
+
+fn announce_flags<S: Store>(store: &mut S, folder: &str, changes: &[FlagChange]) {
+    let changes = storable_changes(store, changes);
+    if !changes.is_empty() {
+        store.set_flags_ahead(folder, &changes);
+    }
 }
 
 /// What the folder looked like when it was listed: the next run compares
@@ -313,11 +361,7 @@ fn set_flags<S: Store>(
     changes: &[FlagChange],
     report: &mut SyncReport,
 ) -> Result<Vec<MessageKey>, SyncError> {
-    let keeps_keywords = store.capabilities().keywords;
-    let changes: Vec<FlagChange> = changes
-        .iter()
-        .filter_map(|c| storable(c, keeps_keywords))
-        .collect();
+    let changes = storable_changes(store, changes);
     if changes.is_empty() {
         return Ok(Vec::new());
     }
@@ -349,6 +393,15 @@ fn set_flags<S: Store>(
         }
     }
     Ok(failed)
+}
+
+/// The parts of `changes` `store` keeps (see [`storable`]).
+fn storable_changes<S: Store>(store: &S, changes: &[FlagChange]) -> Vec<FlagChange> {
+    let keeps_keywords = store.capabilities().keywords;
+    changes
+        .iter()
+        .filter_map(|c| storable(c, keeps_keywords))
+        .collect()
 }
 
 /// The part of a flag change a store keeps: all of it, or without the
