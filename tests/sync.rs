@@ -403,6 +403,44 @@ fn sync_traces_show_the_conversation_but_never_the_password() {
     );
 }
 
+/// The same with the password from a `password_command`, on every
+/// connection of the account (helpers log in too): the secret is never in
+/// the output, not even encoded in an AUTHENTICATE line.
+#[test]
+fn a_password_command_secret_stays_out_of_traces_on_every_connection() {
+    let setup = Setup::new(DovecotOptions::default());
+    let secret = setup.home.path().join("secret");
+    std::fs::write(&secret, format!("{}\n", USER.password)).expect("secret");
+    let config_path = setup.home.path().join("config.toml");
+    let config = std::fs::read_to_string(&config_path)
+        .expect("config")
+        .replace(
+            "password_env = \"FERRY_SYNC_PW\"",
+            &format!("password_command = \"cat {}\"", secret.display()),
+        );
+    std::fs::write(&config_path, config).expect("config");
+    let mut client = setup.dovecot.client().expect("client");
+    for folder in ["A", "B", "C"] {
+        client.create(folder).expect("create");
+        client
+            .append(folder, &[], None, &message(1))
+            .expect("append");
+    }
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(!output.contains(USER.password), "{run:?}");
+    let logins: Vec<&str> = (output.lines())
+        .filter(|l| l.contains("AUTHENTICATE") || l.contains(" LOGIN "))
+        .filter(|l| l.contains(": C"))
+        .collect();
+    assert!(!logins.is_empty(), "{run:?}");
+    assert!(
+        logins.iter().all(|l| l.contains("<redacted>")),
+        "{logins:#?}"
+    );
+}
+
 /// SIGINT in the middle of an initial sync: the batch in flight is
 /// committed, the exit status is 130, and the next run finishes the job
 /// without duplicating anything.
@@ -543,6 +581,71 @@ fn a_uidvalidity_reset_re_pairs_without_downloading_or_deleting() {
     let run = setup.sync();
     assert!(run.stdout.contains(NOTHING_DONE), "{run:?}");
     assert_eq!(setup.files("INBOX"), before, "the Maildir is untouched");
+    let again = setup.sync();
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
+/// A real UIDVALIDITY reset: Dovecot's UID list and indexes are deleted,
+/// so the server numbers its messages anew (other UIDs for the same
+/// messages). Nothing is deleted or downloaded again, and the local
+/// changes made meanwhile (a flag, a new message) still reach the server.
+#[test]
+fn a_real_uidvalidity_reset_renumbers_without_losing_local_changes() {
+    let setup = Setup::new(DovecotOptions::default());
+    setup.append_messages("INBOX", 1..=6, &["\\Seen"]);
+    setup.sync();
+    let before: Vec<String> = setup
+        .files("INBOX")
+        .into_iter()
+        .map(|(key, _, _)| key)
+        .collect();
+    let (validity, _, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
+    let (_, _, path) = setup
+        .files("INBOX")
+        .into_iter()
+        .find(|(_, _, p)| read_subject(p) == "message 2")
+        .expect("message 2");
+    std::fs::rename(&path, path.to_string_lossy().replace(":2,S", ":2,FS")).expect("flag");
+    std::fs::write(
+        setup.maildir().join("INBOX/cur/1700000000.M7P7.laptop:2,S"),
+        String::from_utf8(message(30))
+            .expect("utf-8")
+            .replace("\r\n", "\n"),
+    )
+    .expect("new local message");
+    let server = setup.dovecot.maildir(USER);
+    for entry in std::fs::read_dir(&server)
+        .expect("server maildir")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "dovecot-uidlist" || name.starts_with("dovecot.index") {
+            std::fs::remove_file(entry.path()).expect("remove");
+        }
+    }
+    let (new_validity, _, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
+    assert_ne!(new_validity, validity, "Dovecot started over");
+    let run = setup.sync();
+    let after: Vec<String> = setup
+        .files("INBOX")
+        .into_iter()
+        .map(|(key, _, _)| key)
+        .collect();
+    assert_eq!(after.len(), 7, "{run:?}");
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "nothing downloaded again: {run:?}"
+    );
+    let messages = setup.dovecot.messages(USER, "INBOX").expect("messages");
+    let mut ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((messages.len(), ids.len()), (7, 7), "{run:?}");
+    let second = messages
+        .iter()
+        .find(|m| m.message_id == "<m2@sync.test>")
+        .expect("message 2");
+    assert!(second.flags.iter().any(|f| f == "\\Flagged"), "{second:?}");
     let again = setup.sync();
     assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
 }

@@ -80,6 +80,8 @@ pub mod durable;
 pub mod error;
 pub mod fingerprint;
 pub mod folder;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layout;
 pub mod name;
 pub mod ops;

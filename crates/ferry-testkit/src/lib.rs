@@ -30,6 +30,7 @@ pub mod client;
 pub mod corpus;
 mod dovecot;
 pub mod fake_server;
+pub mod fuzz;
 pub mod proxy;
 
 pub use dovecot::{Dovecot, DovecotOptions, Layout, TestUser, Tls, USER, USER2};

@@ -4,6 +4,8 @@
 
 pub mod command;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 mod objectid;
 pub mod response;
 pub mod sexp;

@@ -7,6 +7,7 @@
 mod common;
 mod crash;
 mod folders;
+mod fuzz_corpus;
 mod names;
 mod ops;
 mod scan;
