@@ -107,15 +107,21 @@ fn run(script: Script, whole: bool) -> (Home, i32, String) {
     (home, code, text)
 }
 
+/// Runs ferry against `script`: it must fail saying `says`, with nothing
+/// written beyond the empty Maildir root.
+fn refused_with_nothing_written(script: Script, says: &str) {
+    let (home, _, text) = run(script, true);
+    assert!(text.contains(says), "{text}");
+    assert!(home.written().is_empty(), "{:?}", home.written());
+}
+
 #[test]
 fn an_absurd_literal_in_a_listing_is_refused_before_anything_is_written() {
     let script = logged_in()
         .expect("LIST \"\" \"*\"")
         .send(b"* LIST () \"/\" {4294967295}\r\n")
         .send_forever(vec![b'x'; 65536]);
-    let (home, _, text) = run(script, true);
-    assert!(text.contains("safety limit"), "{text}");
-    assert!(home.written().is_empty(), "{:?}", home.written());
+    refused_with_nothing_written(script, "safety limit");
 }
 
 #[test]
@@ -123,17 +129,13 @@ fn an_endless_line_is_refused_before_anything_is_written() {
     let script = Script::new()
         .send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ")
         .send_forever(vec![b'a'; 65536]);
-    let (home, _, text) = run(script, true);
-    assert!(text.contains("safety limit"), "{text}");
-    assert!(home.written().is_empty(), "{:?}", home.written());
+    refused_with_nothing_written(script, "safety limit");
 }
 
 #[test]
 fn garbage_instead_of_a_greeting_is_a_clear_error() {
     let script = Script::new().send(b"\x00\xff\x17 HTTP/1.1 400 Bad Request\r\n\r\n");
-    let (home, _, text) = run(script, true);
-    assert!(text.contains("protocol"), "{text}");
-    assert!(home.written().is_empty(), "{:?}", home.written());
+    refused_with_nothing_written(script, "protocol");
 }
 
 #[test]

@@ -321,17 +321,20 @@ fn journaled_upload(setup: &Setup) -> Vec<u8> {
     crlf
 }
 
+/// Appends `message` to the server's INBOX, seen, as another client.
+fn append_seen(setup: &Setup, message: &[u8]) {
+    let mut client = setup.dovecot.client().expect("client");
+    client
+        .append("INBOX", &["\\Seen"], None, message)
+        .expect("append");
+}
+
 #[test]
 fn an_interrupted_upload_is_adopted_not_duplicated() {
     let setup = Setup::new(DovecotOptions::default());
     let crlf = journaled_upload(&setup);
     // The APPEND happened; then the run was killed.
-    setup
-        .dovecot
-        .client()
-        .expect("client")
-        .append("INBOX", &["\\Seen"], None, &crlf)
-        .expect("append");
+    append_seen(&setup, &crlf);
     let run = setup.sync();
     assert!(run.stdout.contains("1 copies found done"), "{run:?}");
     assert_eq!(setup.server_count("INBOX"), 1, "{run:?}");
@@ -363,12 +366,7 @@ fn an_upload_the_server_completes_late_is_adopted_not_sent_again() {
             break;
         }
     }
-    setup
-        .dovecot
-        .client()
-        .expect("client")
-        .append("INBOX", &["\\Seen"], None, &crlf)
-        .expect("append");
+    append_seen(&setup, &crlf);
     for line in lines {
         log.push_str(&line.expect("line"));
         log.push('\n');

@@ -1032,17 +1032,23 @@ fn a_folder_no_helper_took_is_listed_by_the_main_session() {
     );
 }
 
-#[test]
-fn a_folder_whose_uidvalidity_changed_after_its_snapshot_is_not_acted_on() {
-    let dovecot = start(DovecotOptions::default());
-    two_folders(&dovecot);
-    let (mut s, _) = store(&dovecot);
+/// Lists F1 and then F2 (so the session leaves F1: Dovecot ends a session
+/// whose selected folder changes UIDVALIDITY), then gives F1 a new one.
+fn list_then_renumber_f1(dovecot: &Dovecot, s: &mut ImapStore) {
     let before = s.snapshot("F1").expect("F1");
     s.snapshot("F2").expect("F2");
     let validity = before.identity.validity.expect("validity").get();
     dovecot
         .reset_uidvalidity(USER, "F1", validity + 7)
         .expect("new validity");
+}
+
+#[test]
+fn a_folder_whose_uidvalidity_changed_after_its_snapshot_is_not_acted_on() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, _) = store(&dovecot);
+    list_then_renumber_f1(&dovecot, &mut s);
     let change = FlagChange {
         key: uid(1),
         add: flags("F"),
@@ -1145,14 +1151,7 @@ fn a_helper_refuses_flag_changes_where_the_uidvalidity_changed() {
     let dovecot = start(DovecotOptions::default());
     two_folders(&dovecot);
     let (mut s, _, helper_sent) = store_with_helpers(&dovecot, 1);
-    let before = s.snapshot("F1").expect("F1");
-    // The main session leaves F1 (Dovecot ends a session whose selected
-    // folder changes UIDVALIDITY).
-    s.snapshot("F2").expect("F2");
-    let validity = before.identity.validity.expect("validity").get();
-    dovecot
-        .reset_uidvalidity(USER, "F1", validity + 7)
-        .expect("new validity");
+    list_then_renumber_f1(&dovecot, &mut s);
     let changes = [FlagChange {
         key: uid(1),
         add: flags("F"),
