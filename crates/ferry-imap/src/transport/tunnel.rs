@@ -74,6 +74,10 @@ impl Tunnel {
         }
         let mut child = child.spawn()?;
         let stdin = child.stdin.take();
+        if let Some(stdin) = &stdin {
+            // Writes wait with a timeout (see `write`), not in the kernel.
+            rustix::fs::fcntl_setfl(stdin, rustix::fs::OFlags::NONBLOCK)?;
+        }
         let stderr_tail = StderrTail::default();
         let chunks = match start_readers(&mut child, &stderr_tail) {
             Ok(chunks) => chunks,
@@ -169,10 +173,20 @@ impl Read for Tunnel {
 }
 
 impl Write for Tunnel {
+    /// Writes to the command's stdin (non-blocking): waits up to the read
+    /// timeout for it to take more, as a TCP write timeout would, so a
+    /// command that stops reading cannot hang the session.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.stdin {
-            Some(stdin) => stdin.write(buf),
-            None => Err(io::ErrorKind::BrokenPipe.into()),
+        let Some(stdin) = &mut self.stdin else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        loop {
+            match stdin.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_writable(stdin, self.timeout)?;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -193,6 +207,30 @@ impl Drop for Tunnel {
         }
         // The reader thread ends at stdout's EOF, or when its send fails
         // because the receiver is dropped with this tunnel.
+    }
+}
+
+/// Waits until `stdin` takes more bytes, at most `timeout` (`None`:
+/// forever).
+fn wait_writable(stdin: &ChildStdin, timeout: Option<Duration>) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let limit = timeout.map(|t| Timespec {
+        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    loop {
+        let mut fds = [PollFd::new(stdin, PollFlags::OUT)];
+        match poll(&mut fds, limit.as_ref()) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the tunnel command took nothing in time",
+                ));
+            }
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -352,5 +390,18 @@ mod tests {
         };
         assert_eq!(output(&[]), "set\n", "{var}");
         assert_eq!(output(std::slice::from_ref(&var)), "\n", "{var}");
+    }
+
+    #[test]
+    fn a_command_that_stops_reading_times_out_writes() {
+        let mut tunnel =
+            Tunnel::spawn("exec sleep 60", Some(Duration::from_millis(200)), &[]).expect("spawn");
+        let started = Instant::now();
+        let chunk = vec![b'x'; 64 * 1024];
+        let err = (0..1024)
+            .try_for_each(|_| tunnel.write_all(&chunk))
+            .expect_err("the pipe fills and the write times out");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
