@@ -952,6 +952,95 @@ fn the_guards_hold_mass_deletions_and_a_vanished_maildir() {
     assert_eq!(setup.server_count("INBOX"), 3);
 }
 
+/// What else can look like everything deleted: the server's copy of a
+/// folder emptied (by another client, or a broken server), the Maildir
+/// root emptied, a folder directory replaced by an empty one or by a
+/// dangling link. Nothing is deleted on the other side: the guard holds
+/// (exit 4) or the folder counts as vanished.
+#[test]
+fn the_guards_hold_whatever_looks_like_everything_deleted() {
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Lists").expect("create");
+    drop(client);
+    setup.append_messages("INBOX", 1..=25, &[]);
+    setup.append_messages("Lists", 31..=55, &[]);
+    setup.sync();
+    let local_counts = || (setup.files("INBOX").len(), setup.files("Lists").len());
+    let server_counts = || (setup.server_count("INBOX"), setup.server_count("Lists"));
+
+    // The server's INBOX emptied: its local copy is not deleted.
+    let uids: Vec<u32> = (setup.dovecot.messages(USER, "INBOX").expect("messages"))
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    let mut client = setup.dovecot.client().expect("client");
+    client.expunge("INBOX", &uids).expect("expunge all");
+    drop(client);
+    let held = setup.ferry(&["sync"]);
+    assert_eq!(held.code, 4, "{held:?}");
+    assert!(held.stdout.contains("--allow-mass-delete"), "{held:?}");
+    assert_eq!(local_counts(), (25, 25), "{held:?}");
+    // Put back (as another client restoring them): new messages, which
+    // pair with the local ones by Message-ID.
+    setup.append_messages("INBOX", 1..=25, &[]);
+    let restored = setup.ferry(&["sync"]);
+    assert_eq!(restored.code, 0, "{restored:?}");
+    assert_eq!((local_counts(), server_counts()), ((25, 25), (25, 25)));
+
+    // A folder directory replaced by an empty one.
+    let lists = setup.maildir().join("Lists");
+    std::fs::rename(&lists, setup.home.path().join("Lists.saved")).expect("mv");
+    setup.local_folder("Lists");
+    let held = setup.ferry(&["sync"]);
+    assert_eq!(held.code, 4, "{held:?}");
+    assert_eq!(server_counts(), (25, 25), "{held:?}");
+
+    // ... or by a link to a disk that is not mounted.
+    std::fs::remove_dir_all(&lists).expect("rm");
+    std::os::unix::fs::symlink(setup.home.path().join("unmounted/Lists"), &lists).expect("ln");
+    let vanished = setup.ferry(&["sync"]);
+    assert_ne!(vanished.code, 0, "{vanished:?}");
+    assert_eq!(server_counts(), (25, 25), "{vanished:?}");
+
+    // The Maildir root emptied.
+    std::fs::remove_file(&lists).expect("rm link");
+    std::fs::remove_dir_all(setup.maildir().join("INBOX")).expect("rm");
+    let emptied = setup.ferry(&["sync"]);
+    assert_eq!(emptied.code, 4, "{emptied:?}");
+    assert!(
+        emptied.stdout.contains("lists no folder at all"),
+        "{emptied:?}"
+    );
+    assert_eq!(server_counts(), (25, 25), "{emptied:?}");
+}
+
+/// A mail tool that rewrites a file under a new unique name, content
+/// unchanged: the pair follows the new name; nothing is uploaded, nothing
+/// deleted on the server.
+#[test]
+fn a_file_rewritten_under_a_new_name_is_re_paired_not_uploaded() {
+    let setup = Setup::new(DovecotOptions::default());
+    setup.append_messages("INBOX", 1..=3, &["\\Seen"]);
+    setup.sync();
+    let before = setup.dovecot.messages(USER, "INBOX").expect("messages");
+    let (_, _, path) = setup.files("INBOX").into_iter().next().expect("a file");
+    let content = std::fs::read(&path).expect("read");
+    std::fs::write(
+        setup.maildir().join("INBOX/cur/1800000000.M1P1.other:2,S"),
+        content,
+    )
+    .expect("rewrite");
+    std::fs::remove_file(&path).expect("unlink the old name");
+    let run = setup.sync();
+    assert!(run.stdout.contains(NOTHING_DONE), "{run:?}");
+    let after = setup.dovecot.messages(USER, "INBOX").expect("messages");
+    assert_eq!(after, before, "the server is untouched");
+    assert_eq!(setup.files("INBOX").len(), 3);
+    let again = setup.sync();
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
 /// A folder deleted on the server and another created there with the same
 /// UIDs is no rename: the deleted one is reported as vanished (nothing
 /// deleted locally), the new one is synced as new.

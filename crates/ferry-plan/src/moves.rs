@@ -6,7 +6,9 @@
 //! the target folder. Copying would transfer the bytes again and lose the
 //! server's identity of the message; the pass below pairs the two and
 //! replaces them with one [`Move`] on the other side (IMAP `UID MOVE`, a
-//! Maildir rename). Two are the same message when the vanished key and the
+//! Maildir rename). Within one folder the same match is the message under
+//! a new key on one side (renumbered, or its file rewritten under a new
+//! name): the pair is re-keyed, nothing is copied or removed. Two are the same message when the vanished key and the
 //! new key are the same Maildir name (mutt, notmuch and afew keep it), else
 //! when the server says so (the same RFC 8474 EMAILID, where offered) or
 //! the content provably matches (fingerprint, or Message-ID and size).
@@ -181,23 +183,27 @@ pub fn plan_account_from(
     let arrivals = find_arrivals(&metas, &diffs);
     let index = ArrivalIndex::new(&arrivals);
     let mut moves = Vec::new();
+    let mut rekeyed = Vec::new();
     let mut taken = vec![false; arrivals.len()];
     for departure in departures {
         let vanished_on = departure.stays_on.other();
         let found = index.candidates(&departure).into_iter().find(|&i| {
             let a = &arrivals[i];
-            !taken[i]
-                && a.folder != departure.folder
-                && a.side == vanished_on
-                && same_message(&departure, a.meta)
+            !taken[i] && a.side == vanished_on && same_message(&departure, a.meta)
         });
         if let Some(i) = found {
             let arrival = &arrivals[i];
             taken[i] = true;
             diffs[departure.folder][departure.action] = None;
             diffs[arrival.folder][arrival.action] = None;
-            moves.push(make_move(folders, &departure, arrival, keeps_keywords));
+            match arrival.folder == departure.folder {
+                true => rekeyed.push((arrival.folder, rekey(&departure, arrival, keeps_keywords))),
+                false => moves.push(make_move(folders, &departure, arrival, keeps_keywords)),
+            }
         }
+    }
+    for (folder, actions) in rekeyed {
+        diffs[folder].extend(actions.into_iter().map(Some));
     }
     moves.sort();
     AccountPlan {
@@ -357,6 +363,25 @@ fn make_move(
     arrival: &Arrival<'_>,
     keeps_keywords: PerSide<bool>,
 ) -> Move {
+    let (_, merged) = flags_now_and_merged(departure, arrival, keeps_keywords);
+    Move {
+        side: departure.stays_on,
+        from_folder: folders[departure.folder].name.to_string(),
+        key: departure.key.clone(),
+        to_folder: folders[arrival.folder].name.to_string(),
+        partner: arrival.meta.key.clone(),
+        old_pair: departure.pair.keys.clone(),
+        flags: merged,
+    }
+}
+
+/// Each side's flags now (a side that cannot show keywords has the
+/// pair's), and the flags both should end with.
+fn flags_now_and_merged(
+    departure: &Departure,
+    arrival: &Arrival<'_>,
+    keeps_keywords: PerSide<bool>,
+) -> (PerSide<Flags>, Flags) {
     let base = &departure.pair.flags;
     let now = PerSide::from_fn(|s| {
         let mut flags = if s == departure.stays_on {
@@ -365,23 +390,56 @@ fn make_move(
             arrival.meta.flags.clone()
         };
         if !keeps_keywords[s] {
-            // The side cannot show keywords: it has the pair's.
             for keyword in base.iter().filter(|f| f.maildir_letter().is_none()) {
                 flags.insert(keyword.clone());
             }
         }
         flags
     });
-    let now = now.as_ref();
-    Move {
-        side: departure.stays_on,
-        from_folder: folders[departure.folder].name.to_string(),
-        key: departure.key.clone(),
-        to_folder: folders[arrival.folder].name.to_string(),
-        partner: arrival.meta.key.clone(),
-        old_pair: departure.pair.keys.clone(),
-        flags: flags::merge(base, now),
+    let merged = flags::merge(base, now.as_ref());
+    (now, merged)
+}
+
+/// The same message under a new key in the same folder, on the side where
+/// its old key vanished (the server renumbered it, another client copied
+/// and expunged it, a tool rewrote its file under a new name): the pair is
+/// re-keyed and flags go where they differ; nothing is copied or removed.
+fn rekey(
+    departure: &Departure,
+    arrival: &Arrival<'_>,
+    keeps_keywords: PerSide<bool>,
+) -> Vec<Action> {
+    let (now, merged) = flags_now_and_merged(departure, arrival, keeps_keywords);
+    let mut keys = departure.pair.keys.clone();
+    keys[arrival.side] = arrival.meta.key.clone();
+    let mut actions = vec![Action::Unpair {
+        keys: departure.pair.keys.clone(),
+    }];
+    for side in Side::BOTH {
+        let add: Flags = merged
+            .iter()
+            .filter(|f| !now[side].contains(f))
+            .cloned()
+            .collect();
+        let remove: Flags = now[side]
+            .iter()
+            .filter(|f| !merged.contains(f))
+            .cloned()
+            .collect();
+        if !add.is_empty() || !remove.is_empty() {
+            actions.push(Action::SetFlags {
+                side,
+                key: keys[side].clone(),
+                add,
+                remove,
+            });
+        }
     }
+    actions.push(Action::Pair {
+        keys,
+        flags: merged,
+    });
+    actions
 }
 
 fn finish_folders(
@@ -547,6 +605,51 @@ mod tests {
             let plan = plan(&folders);
             assert_eq!(plan.moves.len(), expected, "{plan:?}");
         }
+    }
+
+    #[test]
+    fn a_message_under_a_new_key_in_its_folder_is_re_keyed_not_copied() {
+        // The server renumbered message <a> (UID 1 -> 40) and flagged it;
+        // the local file k2 <b> was rewritten as k3 with the same content.
+        let near = [meta(name("k1"), "S", "<a>"), meta(name("k3"), "", "<b>")];
+        let far = [meta(uid(40), "FS", "<a>"), meta(uid(2), "", "<b>")];
+        let pairs = [
+            pair(uid(1), name("k1"), "S", "<a>"),
+            pair(uid(2), name("k2"), "", "<b>"),
+        ];
+        let folders = [FolderState {
+            name: "INBOX",
+            now: PerSide::new(&far, &near),
+            pairs: &pairs,
+        }];
+        let plan = plan(&folders);
+        assert!(plan.moves.is_empty(), "{plan:?}");
+        let actions = &plan.folders["INBOX"].actions;
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::Copy { .. } | Action::Remove { .. })),
+            "{actions:#?}"
+        );
+        assert!(actions.contains(&Action::Pair {
+            keys: PerSide::new(uid(40), name("k1")),
+            flags: Flags::from_maildir_info("FS"),
+        }));
+        assert!(actions.contains(&Action::Pair {
+            keys: PerSide::new(uid(2), name("k3")),
+            flags: Flags::new(),
+        }));
+        assert!(actions.contains(&Action::SetFlags {
+            side: Side::Near,
+            key: name("k1"),
+            add: Flags::from_maildir_info("F"),
+            remove: Flags::new(),
+        }));
+        let unpaired = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Unpair { .. }))
+            .count();
+        assert_eq!(unpaired, 2, "{actions:#?}");
     }
 
     #[test]
