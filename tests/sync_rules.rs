@@ -1401,6 +1401,52 @@ fn a_60_mib_message_syncs_both_ways_in_bounded_memory() {
 // 3. Another client changes flags while a sync is in flight.
 // ---------------------------------------------------------------------
 
+/// `ferry sync -vv` on `setup`, with `act` called on each line of its
+/// trace as the line arrives (to act as another client at that point).
+fn ferry_acting(setup: &Setup, mut act: impl FnMut(&str)) -> Out {
+    let mut child = setup
+        .ferry_command(&[], &["sync", "-vv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(stdout).read_to_string(&mut text);
+        text
+    });
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr_lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let line = match lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => line,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                assert!(Instant::now() < deadline, "ferry hangs");
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        act(&line);
+        stderr_lines.push(line);
+    }
+    let status = child.wait().expect("ferry ends");
+    Out {
+        code: status.code().expect("exit code"),
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr_lines.join("\n"),
+    }
+}
+
 fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: bool) {
     let dovecot = Dovecot::start(options).expect("dovecot");
     // 40 ms each way between ferry and the server: every round trip of
@@ -1446,44 +1492,13 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
         .collect();
     client.select("INBOX").expect("select");
 
-    let mut child = setup
-        .ferry_command(&[], &["sync", "-vv"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("ferry runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let stdout = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = BufReader::new(stdout).read_to_string(&mut text);
-        text
-    });
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
     // Act (1) as soon as ferry has read the folder's flags, so the change
     // is not in its snapshot, and (2) right after ferry sent its flag
     // changes, while they travel to the server.
-    let mut stderr_lines = Vec::new();
     let mut snapshot_sent = false;
     let mut acted_after_snapshot = false;
     let mut acted_during_store = false;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let line = match lines.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => line,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                assert!(Instant::now() < deadline, "ferry hangs");
-                continue;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        };
+    let during = ferry_acting(&setup, |line| {
         // The snapshot's last command is its first UID FETCH (the flags
         // of all, or of what changed, then the new messages).
         if line.contains(" C: ") && line.contains("UID FETCH") {
@@ -1527,14 +1542,7 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
             }
             acted_during_store = true;
         }
-        stderr_lines.push(line);
-    }
-    let status = child.wait().expect("ferry ends");
-    let during = Out {
-        code: status.code().expect("exit code"),
-        stdout: stdout.join().expect("stdout"),
-        stderr: stderr_lines.join("\n"),
-    };
+    });
     assert_eq!(during.code, 0, "{during:?}");
     assert!(
         acted_after_snapshot && acted_during_store,
@@ -1614,4 +1622,60 @@ fn another_client_changing_flags_during_a_sync_loses_nothing() {
 #[test]
 fn another_client_changing_flags_during_a_sync_loses_nothing_without_extensions() {
     another_client_changes_flags_during_a_sync(DovecotOptions::hiding(&HIDDEN), true);
+}
+
+/// Another client appends a message, moves one to another folder, and
+/// expunges one it marked \Deleted, all right after ferry listed the
+/// folder; ferry meanwhile pushes a local change. Its run acts on nothing
+/// stale, and the next run brings both sides to the same end: the new
+/// message here, the moved one in Archive, the expunged one gone, ferry's
+/// change on the server, nothing twice.
+#[test]
+fn another_client_appending_moving_and_expunging_during_a_sync_loses_nothing() {
+    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    let proxy = FaultProxy::start(
+        dovecot.imaps_addr(),
+        Faults::default().with_latency(Duration::from_millis(40)),
+    )
+    .expect("proxy");
+    let setup = Setup::with_port(dovecot, proxy.port(), "connections = 1\n");
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Archive").expect("create");
+    setup.append_messages("INBOX", 1..=8, &["\\Seen"]);
+    let first = ferry(&setup, &["sync"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let local = local_by_subject(&setup, "INBOX");
+    set_local_letters(&local[&subject(1)], "FS");
+    let uid = |n: u32| server_by_id(&setup, "INBOX")[&id(n)].0;
+    let (six, seven) = (uid(6), uid(7));
+    let mut acted = false;
+    let during = ferry_acting(&setup, |line| {
+        if !acted && line.contains(" S: ") && line.contains(" SEARCH ") {
+            client
+                .append("INBOX", &[], None, &message(9))
+                .expect("append");
+            client
+                .move_messages("INBOX", &[six], "Archive")
+                .expect("move");
+            client.expunge("INBOX", &[seven]).expect("expunge");
+            acted = true;
+        }
+    });
+    assert!(
+        acted,
+        "the other client did not act during the run: {during:?}"
+    );
+    assert!(during.code == 0 || during.code == 3, "{during:?}");
+    let second = ferry(&setup, &["sync"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    let inbox: Vec<String> = local_by_subject(&setup, "INBOX").into_keys().collect();
+    let archive: Vec<String> = local_by_subject(&setup, "Archive").into_keys().collect();
+    let want: Vec<String> = [1, 2, 3, 4, 5, 8, 9].map(subject).to_vec();
+    assert_eq!(inbox, want, "{during:?}\n{second:?}");
+    assert_eq!(archive, [subject(6)], "{during:?}\n{second:?}");
+    let server_inbox = server_by_id(&setup, "INBOX");
+    assert_eq!(server_inbox.len(), 7, "{server_inbox:?}");
+    assert!(server_inbox[&id(1)].1.contains(&"\\Flagged".to_string()));
+    assert_eq!(server_by_id(&setup, "Archive").len(), 1);
+    assert_settled(&setup, false);
 }
