@@ -180,11 +180,18 @@ fn assert_no_hidden_extension(run: &Out) {
 
 /// `ferry ARGS -vv`, which must succeed without a hidden extension.
 fn traced(setup: &Setup, args: &[&str]) -> Out {
+    traced_if(setup, args, true)
+}
+
+/// [`traced`], checking for hidden extensions only when `hidden`.
+fn traced_if(setup: &Setup, args: &[&str], hidden: bool) -> Out {
     let mut all = args.to_vec();
     all.push("-vv");
     let run = ferry(setup, &all);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_no_hidden_extension(&run);
+    if hidden {
+        assert_no_hidden_extension(&run);
+    }
     run
 }
 
@@ -811,11 +818,21 @@ fn folders_are_created_both_ways_without_extensions() {
 /// with the change; a deletion of an unchanged message still goes through.
 #[test]
 fn a_change_wins_over_a_deletion_both_ways_without_extensions() {
-    let setup = bare_server();
+    change_wins_over_deletion(bare_server(), true);
+}
+
+/// The same with every extension (QRESYNC listings, UID MOVE, UIDPLUS: a
+/// local deletion is expunged).
+#[test]
+fn a_change_wins_over_a_deletion_both_ways_with_every_extension() {
+    change_wins_over_deletion(Setup::new(DovecotOptions::default()), false);
+}
+
+fn change_wins_over_deletion(setup: Setup, hidden: bool) {
     let mut client = setup.dovecot.client().expect("client");
     client.create("Archive").expect("create");
     setup.append_messages("INBOX", 1..=6, &[]);
-    traced(&setup, &["sync"]);
+    traced_if(&setup, &["sync"], hidden);
     let local = local_by_subject(&setup, "INBOX");
     let server = server_by_id(&setup, "INBOX");
     // 1: deleted locally, flagged on the server.
@@ -849,7 +866,7 @@ fn a_change_wins_over_a_deletion_both_ways_without_extensions() {
         .join(six.path.file_name().expect("name"));
     std::fs::rename(&six.path, &six_moved).expect("mv");
 
-    let run = traced(&setup, &["sync"]);
+    let run = traced_if(&setup, &["sync"], hidden);
     let local = local_by_subject(&setup, "INBOX");
     assert_eq!(
         local.keys().cloned().collect::<Vec<_>>(),
@@ -867,21 +884,25 @@ fn a_change_wins_over_a_deletion_both_ways_without_extensions() {
     );
     assert_eq!(local_archive[&subject(6)].path, six_moved);
     let server = server_by_id(&setup, "INBOX");
+    // Without UIDPLUS the locally deleted 3 stays marked \Deleted.
+    let kept: &[u32] = if hidden { &[1, 2, 3] } else { &[1, 2] };
     assert_eq!(
         server.keys().cloned().collect::<Vec<_>>(),
-        [id(1), id(2), id(3)],
+        kept.iter().map(|&n| id(n)).collect::<Vec<_>>(),
         "{run:?}"
     );
     assert_eq!(server[&id(1)].1, ["\\Flagged"], "kept: {run:?}");
     assert_eq!(server[&id(2)].1, ["\\Seen"], "back on the server: {run:?}");
-    assert_eq!(server[&id(3)].1, ["\\Deleted"], "{run:?}");
+    if hidden {
+        assert_eq!(server[&id(3)].1, ["\\Deleted"], "{run:?}");
+    }
     let server_archive = server_by_id(&setup, "Archive");
     assert_eq!(
         server_archive.keys().cloned().collect::<Vec<_>>(),
         [id(5), id(6)],
         "{run:?}"
     );
-    assert_settled(&setup, true);
+    assert_settled(&setup, hidden);
 }
 
 /// A move on one side with a flag change on either side is still one move,
