@@ -636,3 +636,84 @@ fn a_server_stalled_mid_transfer_times_out_and_the_next_run_completes() {
         );
     }
 }
+
+/// A Maildir on a disk that fills up during the initial sync (a 320 KiB
+/// tmpfs in a user and mount namespace): the run stops with an error that
+/// says so, leaves no partial file, and once there is room the next run
+/// completes the job without duplicating anything.
+#[test]
+fn a_full_disk_stops_the_sync_cleanly_and_the_next_run_completes_it() {
+    let usable = Command::new("unshare")
+        .args(["-Urm", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        eprintln!("skipped: `unshare -Urm` is not available here");
+        return;
+    }
+    let setup = Setup::new(DovecotOptions::default());
+    let mut client = setup.dovecot.client().expect("client");
+    let padding = "x".repeat(76);
+    for n in 1..=40u32 {
+        let mut body = String::from_utf8(message(n)).expect("utf-8");
+        for _ in 0..200 {
+            body.push_str(&padding);
+            body.push_str("\r\n");
+        }
+        client
+            .append("INBOX", &[], None, body.as_bytes())
+            .expect("append");
+    }
+    drop(client);
+    let mail = setup.maildir();
+    std::fs::create_dir_all(&mail).expect("mkdir");
+    let script = r#"
+        mount -t tmpfs -o size=320k ferry "$0" || exit 99
+        "$1" sync --config "$2"; echo "FIRST $?"
+        echo "LEFT $(find "$0/INBOX/tmp" -type f | wc -l)"
+        mount -o remount,size=16m "$0"
+        "$1" sync --config "$2"; echo "SECOND $?"
+        "$1" sync --config "$2"; echo "THIRD $?"
+        echo "FILES $(find "$0/INBOX/cur" "$0/INBOX/new" -type f | wc -l)"
+    "#;
+    let output = Command::new("unshare")
+        .args(["-Urm", "sh", "-c", script])
+        .arg(&mail)
+        .arg(env!("CARGO_BIN_EXE_ferry"))
+        .arg(setup.home.path().join("config.toml"))
+        .env("FERRY_SYNC_PW", USER.password)
+        .env_remove("FERRY_LOG")
+        .output()
+        .expect("unshare runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    let said = |what: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(what))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {what}: {out}\n{err}"))
+            .to_string()
+    };
+    assert_ne!(
+        said("FIRST "),
+        "0",
+        "the first run filled the disk: {out}\n{err}"
+    );
+    assert!(
+        err.contains("No space left") || err.contains("full"),
+        "{err}"
+    );
+    assert_eq!(said("LEFT "), "0", "no partial file in tmp/: {out}\n{err}");
+    assert_eq!(said("SECOND "), "0", "{out}\n{err}");
+    assert_eq!(said("THIRD "), "0", "{out}\n{err}");
+    assert!(
+        out.contains("total: pulled 0, pushed 0, flags 0, moved 0, deleted 0"),
+        "the third run had nothing to do: {out}"
+    );
+    assert_eq!(said("FILES "), "40", "{out}\n{err}");
+    assert_eq!(
+        setup.server_count("INBOX"),
+        40,
+        "nothing uploaded or deleted"
+    );
+}
