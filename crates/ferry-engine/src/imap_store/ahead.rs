@@ -252,13 +252,16 @@ fn helper(shared: &Arc<Shared>, number: usize) {
     tracing::debug!("connection {number} open to work ahead");
     while let Some((folder, job)) = next_job(shared) {
         let kind = job.kind();
-        let done = catch_unwind(AssertUnwindSafe(|| work(&mut store, &folder, job)))
-            .unwrap_or_else(|_| {
-                Done::Listed(Err(ImapStoreError::Unusable {
-                    reason: "a helper connection failed unexpectedly".into(),
-                }))
-            });
-        let broken = done.failed() && store.broken.is_some();
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut store, &folder, job)));
+        // After a panic the session may hold a half-read response: no more
+        // work on it.
+        let panicked = outcome.is_err();
+        let done = outcome.unwrap_or_else(|_| {
+            Done::Listed(Err(ImapStoreError::Unusable {
+                reason: "a helper connection failed unexpectedly".into(),
+            }))
+        });
+        let broken = panicked || (done.failed() && store.broken.is_some());
         shared
             .board()
             .slots

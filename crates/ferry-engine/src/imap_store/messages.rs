@@ -3,8 +3,9 @@
 //! Flag changes are grouped by identical (add, remove) sets and sent as
 //! `UID STORE +FLAGS.SILENT` / `-FLAGS.SILENT`, all pipelined. A STORE of
 //! a message another client expunged meanwhile succeeds doing nothing; the
-//! expunge the server reports with it makes that change fail, so it is not
-//! taken as made. Removal marks
+//! expunge the server reports with it, or (for a folder just selected) a
+//! UID SEARCH pipelined behind the stores, makes that change fail, so it
+//! is not taken as made. Removal marks
 //! `\Deleted` and, with UIDPLUS, expunges exactly those UIDs; without it the
 //! mark stays (never EXPUNGE or CLOSE, which would also destroy what other
 //! clients marked). A move is `UID MOVE`, else `UID COPY` + `\Deleted` (+
@@ -42,14 +43,29 @@ impl ImapStore {
         if updates.is_empty() {
             return Ok(results);
         }
+        // A folder selected anew reports nothing of what was expunged
+        // before: which messages are there is asked behind the stores.
+        let fresh = self.session.selected() != Some(self.wire(folder)?.as_str());
         self.open(folder)?;
         // Expunges reported before are not about this STORE.
         drop(self.session.take_unsolicited());
-        let outcomes = self
+        let asked: Vec<u32> = match fresh {
+            true => (changes.iter().map(|c| uid_of(&c.key)))
+                .filter(|&uid| uid > 0)
+                .collect::<BTreeSet<u32>>()
+                .into_iter()
+                .collect(),
+            false => Vec::new(),
+        };
+        let (outcomes, present) = self
             .session
-            .uid_store_many(&updates)
+            .uid_store_many_then_search(&updates, &asked)
             .map_err(ImapStoreError::Session)?;
         ferry_core::crashpoint::step("imap store flags");
+        let present: HashSet<u32> = present
+            .map_err(|e| ImapStoreError::folder(folder, e))?
+            .into_iter()
+            .collect();
         for (indices, outcome) in members.into_iter().zip(outcomes) {
             let Err(e) = outcome else { continue };
             let refusal = Refusal::from_imap(e).map_err(ImapStoreError::Session)?;
@@ -59,7 +75,8 @@ impl ImapStore {
                 results[i] = Err(error);
             }
         }
-        let gone = self.expunged_meanwhile(folder, changes)?;
+        let mut gone = self.expunged_meanwhile(folder, changes)?;
+        gone.extend(asked.iter().filter(|uid| !present.contains(uid)));
         for (change, result) in changes.iter().zip(results.iter_mut()) {
             if result.is_ok() && gone.contains(&uid_of(&change.key)) {
                 *result = Err(ImapStoreError::Vanished {

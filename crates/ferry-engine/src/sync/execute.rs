@@ -439,10 +439,23 @@ fn apply_pair_actions(
             .iter()
             .any(|s| failed.contains(&(*s, keys[*s].clone())))
     };
+    // A pair re-keyed (Unpair + Pair sharing a key) stays as it was when
+    // its new pair cannot be recorded, so the next run re-keys again.
+    let skipped: Vec<&PerSide<MessageKey>> = (actions.iter())
+        .filter_map(|a| match a {
+            Action::Pair { keys, .. } if touched_failed(keys) => Some(keys),
+            _ => None,
+        })
+        .collect();
+    let rekey_skipped = |keys: &PerSide<MessageKey>| {
+        skipped
+            .iter()
+            .any(|p| p.far == keys.far || p.near == keys.near)
+    };
     let mut changes = Vec::new();
     for action in actions {
         match action {
-            Action::Unpair { keys } => {
+            Action::Unpair { keys } if !rekey_skipped(keys) => {
                 if let Some(stored) = run.stored(Side::Far, &keys.far) {
                     changes.push(PairChange::Delete(stored.id));
                 }

@@ -81,7 +81,9 @@ pub(crate) fn recover<F: Store, N: Store>(
     Ok(recovered)
 }
 
-/// Records the pair of an interrupted copy found done under `key`.
+/// Records the pair of an interrupted copy found done under `key`; a key
+/// already paired (another message that matched the search, a duplicate
+/// adopted before) is no proof: the intent is abandoned instead.
 fn adopt(
     state: &mut State,
     intent: &Intent,
@@ -92,6 +94,11 @@ fn adopt(
     else {
         return Ok(());
     };
+    if state.find_pair(intent.folder, intent.side, &key)?.is_some() {
+        state.abandon(intent.id)?;
+        recovered.abandoned += 1;
+        return Ok(());
+    }
     let mut pair = pair.clone();
     pair.keys[intent.side] = Some(key);
     state.complete(intent.id, PairChange::Insert(pair))?;

@@ -62,6 +62,9 @@ pub struct StoreResult {
     pub fetched: Vec<Fetch>,
 }
 
+/// Each UID STORE's result, and the UIDs a search behind them found.
+pub type StoresAndSearch = (Vec<Result<StoreResult>>, Result<Vec<u32>>);
+
 /// One message to APPEND.
 #[derive(Debug)]
 pub struct AppendRequest {
@@ -268,32 +271,60 @@ impl Session {
     /// Several UID STOREs pipelined in one round trip, each with its own
     /// result: a NO fails only its change; a broken connection fails all.
     pub fn uid_store_many(&mut self, updates: &[FlagUpdate]) -> Result<Vec<Result<StoreResult>>> {
+        Ok(self.uid_store_many_then_search(updates, &[])?.0)
+    }
+
+    /// [`Session::uid_store_many`], with `UID SEARCH UID <uids>` pipelined
+    /// behind the stores in the same round trip: which of `uids` the
+    /// session's mailbox holds (the server may run the search before the
+    /// stores end, so it tells which messages exist, not their flags). A
+    /// refused search is the second result's error; a broken connection
+    /// fails all.
+    pub fn uid_store_many_then_search(
+        &mut self,
+        updates: &[FlagUpdate],
+        uids: &[u32],
+    ) -> Result<StoresAndSearch> {
         let mut results: Vec<Result<StoreResult>> =
             updates.iter().map(|_| Ok(StoreResult::default())).collect();
+        let mut present: Result<Vec<u32>> = Ok(Vec::new());
         let condstore = self.has_capability("CONDSTORE");
-        let commands: Vec<(usize, Command)> = updates
-            .iter()
-            .enumerate()
-            .flat_map(|(i, update)| store_commands(update, condstore).map(move |c| (i, c)))
-            .collect();
+        let stores = (updates.iter().enumerate())
+            .flat_map(|(i, update)| store_commands(update, condstore).map(move |c| (Some(i), c)));
+        let searches = uids.chunks(UIDS_PER_COMMAND).map(|chunk| {
+            let criteria = format!("UID {}", uid_set(chunk));
+            (None, Command::new("UID SEARCH").raw(&criteria))
+        });
+        let commands: Vec<(Option<usize>, Command)> = stores.chain(searches).collect();
         self.pipeline(
             commands,
             |s, (i, c)| Ok((i, s.send(c)?)),
-            |s, (i, tag)| {
-                let outcome = s.finish_store(tag);
-                match (outcome, &mut results[*i]) {
-                    (Err(e), _) if !e.session_usable() => return Err(e),
-                    (Err(e), slot @ Ok(_)) => *slot = Err(e),
-                    (Ok(part), Ok(result)) => {
-                        result.modified.extend(part.modified);
-                        result.fetched.extend(part.fetched);
-                    }
-                    _ => {}
-                }
-                Ok(())
+            |s, (i, tag)| match i {
+                Some(i) => merge(s.finish_store(tag), &mut results[*i], |whole, part| {
+                    whole.modified.extend(part.modified);
+                    whole.fetched.extend(part.fetched);
+                }),
+                None => merge(s.finish_search(tag), &mut present, Vec::extend),
             },
         )?;
-        Ok(results)
+        Ok((results, present))
+    }
+
+    /// Waits for one UID SEARCH, collecting its hits.
+    fn finish_search(&mut self, tag: &str) -> Result<Vec<u32>> {
+        let mut hits = Vec::new();
+        self.wait(
+            tag,
+            &mut |u| match u {
+                Untagged::Search(uids) => {
+                    hits.extend(uids);
+                    None
+                }
+                other => Some(other),
+            },
+            &mut KeepInMemory,
+        )?;
+        Ok(hits)
     }
 
     /// Waits for one UID STORE, collecting its FETCH and MODIFIED.
@@ -612,4 +643,16 @@ fn deliver<W: Write>(
         body,
         len,
     })
+}
+
+/// Adds one pipelined command's `outcome` to its `slot`: its part joins an
+/// earlier success, its refusal replaces it, a lost connection ends all.
+fn merge<T>(outcome: Result<T>, slot: &mut Result<T>, join: impl FnOnce(&mut T, T)) -> Result<()> {
+    match (outcome, slot) {
+        (Err(e), _) if !e.session_usable() => return Err(e),
+        (Err(e), slot @ Ok(_)) => *slot = Err(e),
+        (Ok(part), Ok(whole)) => join(whole, part),
+        _ => {}
+    }
+    Ok(())
 }
