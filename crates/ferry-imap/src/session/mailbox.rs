@@ -214,21 +214,9 @@ impl Session {
         let (tag, selected) = self.send_select(mailbox, options)?;
         let search = self.send(Command::new("UID SEARCH").raw(criteria))?;
         let selected = self.finish_select(&tag, selected);
-        let mut hits = Vec::new();
-        let searched = self.wait(
-            &search,
-            &mut |u| match u {
-                Untagged::Search(uids) => {
-                    hits.extend(uids);
-                    None
-                }
-                other => Some(other),
-            },
-            &mut KeepInMemory,
-        );
+        let searched = self.finish_search(&search);
         let selected = selected?;
-        searched?;
-        Ok((selected, hits))
+        Ok((selected, searched?))
     }
 
     fn send_select(

@@ -311,7 +311,7 @@ impl Session {
     }
 
     /// Waits for one UID SEARCH, collecting its hits.
-    fn finish_search(&mut self, tag: &str) -> Result<Vec<u32>> {
+    pub(super) fn finish_search(&mut self, tag: &str) -> Result<Vec<u32>> {
         let mut hits = Vec::new();
         self.wait(
             tag,
