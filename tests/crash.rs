@@ -219,6 +219,26 @@ fn differences(world: &PerSideWorld, reference: &PerSideWorld) -> String {
     out
 }
 
+/// What went wrong in one faulted run labelled `label`: its end differs
+/// from `reference`, or it panicked; `None` when it ended the same.
+fn failure(
+    label: &str,
+    outcome: std::thread::Result<PerSideWorld>,
+    reference: &PerSideWorld,
+) -> Option<String> {
+    match outcome {
+        Ok(world) if world == *reference => None,
+        Ok(world) => Some(format!("{label}: {}", differences(&world, reference))),
+        Err(panic) => Some(format!(
+            "{label}: {}",
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "panicked".into())
+        )),
+    }
+}
+
 fn message_id_of(path: &Path) -> String {
     std::fs::read_to_string(path)
         .expect("read")
@@ -295,22 +315,13 @@ fn a_sync_killed_after_any_step_resumes_to_the_same_end() {
                         return;
                     }
                     let outcome = std::panic::catch_unwind(|| interrupted_at(limit));
-                    match outcome {
-                        Ok((false, _)) => {
-                            last.fetch_min(limit, std::sync::atomic::Ordering::SeqCst);
-                        }
-                        Ok((true, world)) if world == reference => {}
-                        Ok((true, world)) => failures
-                            .lock()
-                            .expect("lock")
-                            .push(format!("step {limit}: {}", differences(&world, &reference))),
-                        Err(panic) => failures.lock().expect("lock").push(format!(
-                            "step {limit}: {}",
-                            panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .unwrap_or_else(|| "panicked".into())
-                        )),
+                    if let Ok((false, _)) = outcome {
+                        last.fetch_min(limit, std::sync::atomic::Ordering::SeqCst);
+                        continue;
+                    }
+                    let outcome = outcome.map(|(_, world)| world);
+                    if let Some(failure) = failure(&format!("step {limit}"), outcome, &reference) {
+                        failures.lock().expect("lock").push(failure);
                     }
                 }
             });
@@ -549,19 +560,9 @@ fn a_sync_cut_off_at_any_point_resumes_to_the_same_end() {
                     let Some(&cut) = cuts.get(i) else {
                         return;
                     };
-                    match std::panic::catch_unwind(|| cut_by(cut)) {
-                        Ok(world) if world == reference => {}
-                        Ok(world) => failures
-                            .lock()
-                            .expect("lock")
-                            .push(format!("{cut:?}: {}", differences(&world, &reference))),
-                        Err(panic) => failures.lock().expect("lock").push(format!(
-                            "{cut:?}: {}",
-                            panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .unwrap_or_else(|| "panicked".into())
-                        )),
+                    let outcome = std::panic::catch_unwind(|| cut_by(cut));
+                    if let Some(failure) = failure(&format!("{cut:?}"), outcome, &reference) {
+                        failures.lock().expect("lock").push(failure);
                     }
                 }
             });
