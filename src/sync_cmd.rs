@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+/// How many times a run connects again after losing its main connection.
+const RECONNECTS: usize = 3;
+
 /// Runs `ferry sync` (or `ferry plan` when `dry_run`) for `accounts`.
 pub fn run(
     config: &Config,
@@ -224,6 +227,7 @@ fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
     let helpers = usize::try_from(account.connections.saturating_sub(1)).unwrap_or(0);
     Ok(ImapStore::new(session)?
         .with_folder_map(account.folder_map.clone())
+        .with_reconnect(opener.clone(), RECONNECTS)
         .with_helpers(opener, helpers))
 }
 

@@ -1422,52 +1422,6 @@ fn a_60_mib_message_syncs_both_ways_in_bounded_memory() {
 // 3. Another client changes flags while a sync is in flight.
 // ---------------------------------------------------------------------
 
-/// `ferry sync -vv` on `setup`, with `act` called on each line of its
-/// trace as the line arrives (to act as another client at that point).
-fn ferry_acting(setup: &Setup, mut act: impl FnMut(&str)) -> Out {
-    let mut child = setup
-        .ferry_command(&[], &["sync", "-vv"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("ferry runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let stdout = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = BufReader::new(stdout).read_to_string(&mut text);
-        text
-    });
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stderr_lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let line = match lines.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => line,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                assert!(Instant::now() < deadline, "ferry hangs");
-                continue;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        act(&line);
-        stderr_lines.push(line);
-    }
-    let status = child.wait().expect("ferry ends");
-    Out {
-        code: status.code().expect("exit code"),
-        stdout: stdout.join().expect("stdout"),
-        stderr: stderr_lines.join("\n"),
-    }
-}
-
 fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: bool) {
     let dovecot = Dovecot::start(options).expect("dovecot");
     // 40 ms each way between ferry and the server: every round trip of
@@ -1519,7 +1473,7 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
     let mut snapshot_sent = false;
     let mut acted_after_snapshot = false;
     let mut acted_during_store = false;
-    let during = ferry_acting(&setup, |line| {
+    let during = Out::from(setup.ferry_acting(|line| {
         // The snapshot's last command is its first UID FETCH (the flags
         // of all, or of what changed, then the new messages).
         if line.contains(" C: ") && line.contains("UID FETCH") {
@@ -1563,7 +1517,7 @@ fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: b
             }
             acted_during_store = true;
         }
-    });
+    }));
     assert_eq!(during.code, 0, "{during:?}");
     assert!(
         acted_after_snapshot && acted_during_store,
@@ -1670,7 +1624,7 @@ fn another_client_appending_moving_and_expunging_during_a_sync_loses_nothing() {
     let uid = |n: u32| server_by_id(&setup, "INBOX")[&id(n)].0;
     let (six, seven) = (uid(6), uid(7));
     let mut acted = false;
-    let during = ferry_acting(&setup, |line| {
+    let during = Out::from(setup.ferry_acting(|line| {
         if !acted && line.contains(" S: ") && line.contains(" SEARCH ") {
             client
                 .append("INBOX", &[], None, &message(9))
@@ -1681,7 +1635,7 @@ fn another_client_appending_moving_and_expunging_during_a_sync_loses_nothing() {
             client.expunge("INBOX", &[seven]).expect("expunge");
             acted = true;
         }
-    });
+    }));
     assert!(
         acted,
         "the other client did not act during the run: {during:?}"

@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 pub struct Setup {
     pub dovecot: Dovecot,
@@ -141,6 +143,52 @@ impl Setup {
         let run = self.ferry(&["sync"]);
         assert_eq!(run.code, 0, "{run:?}");
         run
+    }
+
+    /// `ferry sync -vv` on `setup`, with `act` called on each line of its
+    /// trace as the line arrives (to act as another client at that point).
+    pub fn ferry_acting(&self, mut act: impl FnMut(&str)) -> Run {
+        let mut child = self
+            .ferry_command(&[], &["sync", "-vv"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("ferry runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stdout).read_to_string(&mut text);
+            text
+        });
+        let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr_lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let line = match lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => line,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    assert!(Instant::now() < deadline, "ferry hangs");
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            act(&line);
+            stderr_lines.push(line);
+        }
+        let status = child.wait().expect("ferry ends");
+        Run {
+            code: status.code().expect("exit code"),
+            stdout: stdout.join().expect("stdout"),
+            stderr: stderr_lines.join("\n"),
+        }
     }
 
     /// The files of a local folder: (unique key, info letters).

@@ -69,6 +69,21 @@ pub struct ImapStore {
     /// The UIDVALIDITY each folder's snapshot saw, by local name.
     validities: HashMap<String, u32>,
     ahead: Option<ahead::Ahead>,
+    reconnect: Option<Reconnect>,
+}
+
+/// How a broken main session is replaced (see [`ImapStore::with_reconnect`]).
+struct Reconnect {
+    opener: Opener,
+    left: usize,
+}
+
+impl std::fmt::Debug for Reconnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconnect")
+            .field("left", &self.left)
+            .finish()
+    }
 }
 
 impl ImapStore {
@@ -111,6 +126,7 @@ impl ImapStore {
             broken: None,
             validities: HashMap::new(),
             ahead: None,
+            reconnect: None,
         }
     }
 
@@ -120,6 +136,19 @@ impl ImapStore {
     /// [`ImapStore::with_folder_map`].
     pub fn with_helpers(mut self, opener: Opener, helpers: usize) -> ImapStore {
         self.ahead = (helpers > 0).then(|| ahead::Ahead::new(opener, self.names.clone(), helpers));
+        self
+    }
+
+    /// Lets the store open a new main session with `opener` when the
+    /// connection is lost (or the server ends it, as Dovecot does over a
+    /// message it cannot read), up to `times` times in a run. The work
+    /// under way when it broke fails, as before; later work (other folders)
+    /// goes on over the new session.
+    pub fn with_reconnect(mut self, opener: Opener, times: usize) -> ImapStore {
+        self.reconnect = Some(Reconnect {
+            opener,
+            left: times,
+        });
         self
     }
 
@@ -172,9 +201,38 @@ impl ImapStore {
         }
     }
 
-    /// Runs `op` on a live store; an error that ends the session marks the
-    /// store broken.
+    /// Replaces a broken session with a new one while reconnects are left
+    /// and no APPEND waits for its completion on the old one.
+    fn revive(&mut self) {
+        let (Some(reason), Some(reconnect)) = (&self.broken, &mut self.reconnect) else {
+            return;
+        };
+        if reconnect.left == 0 || !self.writes.settled() {
+            return;
+        }
+        reconnect.left -= 1;
+        let opened = (reconnect.opener)(1).and_then(|mut session| {
+            session.enable(&["CONDSTORE", "QRESYNC"])?;
+            Ok(session)
+        });
+        match opened {
+            Ok(session) => {
+                tracing::warn!("connected to the server again after: {reason}");
+                self.session = session;
+                self.broken = None;
+            }
+            Err(e) => {
+                reconnect.left = 0;
+                self.broken = Some(format!("{reason}; connecting again failed: {e}"));
+            }
+        }
+    }
+
+    /// Runs `op` on a live store (connecting again first if the session
+    /// broke, see [`ImapStore::with_reconnect`]); an error that ends the
+    /// session marks the store broken.
     fn guard<T>(&mut self, op: impl FnOnce(&mut ImapStore) -> Result<T>) -> Result<T> {
+        self.revive();
         self.alive()?;
         // Unsolicited responses (EXISTS, EXPUNGE, FETCH of other clients'
         // changes) are not used: the next snapshot sees their effect.
@@ -429,6 +487,7 @@ impl Store for ImapStore {
     }
 
     fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>> {
+        self.revive();
         self.alive()?;
         let wire = self.wire(folder)?;
         self.writes.start(folder, wire);

@@ -93,6 +93,9 @@ pub struct DovecotOptions {
     pub namespace_prefix: String,
     /// Dovecot's per user and IP connection limit.
     pub max_connections_per_user: u32,
+    /// Load the quota plugins (`count` backend, IMAP QUOTA); each user's
+    /// limit is set with [`Dovecot::set_quota`] and is unlimited until then.
+    pub quota: bool,
 }
 
 impl Default for DovecotOptions {
@@ -104,6 +107,7 @@ impl Default for DovecotOptions {
             separator: '/',
             namespace_prefix: String::new(),
             max_connections_per_user: 20,
+            quota: false,
         }
     }
 }
@@ -197,7 +201,7 @@ impl Dovecot {
         let [imap_port, imaps_port] = free_ports()?;
         let mail_owner = mail_owner();
         write_certificate(dir.path())?;
-        write_users(dir.path(), mail_owner)?;
+        write_users(dir.path(), mail_owner, &[])?;
         let config = render_config(dir.path(), &options, imap_port, imaps_port);
         fs::write(dir.path().join("dovecot.conf"), config)?;
         chown_tree(&dir.path().join("mail"), mail_owner)?;
@@ -244,6 +248,17 @@ impl Dovecot {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Sets `user`'s storage quota to `kib` KiB, or lifts it (`None`);
+    /// needs [`DovecotOptions::quota`]. Takes effect at the next login;
+    /// this waits a little over a second, as Dovecot looks at the users
+    /// file at most once a second.
+    pub fn set_quota(&self, user: TestUser, kib: Option<u64>) -> io::Result<()> {
+        let quotas: Vec<(TestUser, u64)> = kib.map(|k| (user, k)).into_iter().collect();
+        write_users(self.dir.path(), self.mail_owner, &quotas)?;
+        std::thread::sleep(Duration::from_millis(1100));
+        Ok(())
     }
 
     /// The plain IMAP port (STARTTLS offered).
@@ -446,19 +461,29 @@ fn chown_tree(path: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
     Ok(())
 }
 
-fn write_users(dir: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
+/// Writes the passwd-file; `quotas` gives a user a storage limit in KiB
+/// (Dovecot rereads the file when it changes, so this also works live).
+fn write_users(dir: &Path, (uid, gid): (u32, u32), quotas: &[(TestUser, u64)]) -> io::Result<()> {
     let mut users = String::new();
     for user in [USER, USER2] {
         let home = dir.join("mail").join(user.name);
+        let quota = quotas
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, kib)| format!("userdb_quota_rule=*:storage={kib}K"))
+            .unwrap_or_default();
         let _ = writeln!(
             users,
-            "{}:{{PLAIN}}{}:{uid}:{gid}::{}::",
+            "{}:{{PLAIN}}{}:{uid}:{gid}::{}::{quota}",
             user.name,
             user.password,
             home.display()
         );
     }
-    fs::write(dir.join("users"), users)
+    let path = dir.join("users");
+    let staged = dir.join("users.new");
+    fs::write(&staged, users)?;
+    fs::rename(staged, path)
 }
 
 fn write_certificate(dir: &Path) -> io::Result<()> {
@@ -541,6 +566,16 @@ fn render_config(dir: &Path, options: &DovecotOptions, imap_port: u16, imaps_por
         .map(|caps| format!("imap_capability = {caps}\n"))
         .unwrap_or_default();
     let zlib = if options.compress { "imap_zlib" } else { "" };
+    let (quota, imap_quota) = if options.quota {
+        ("quota", "imap_quota")
+    } else {
+        ("", "")
+    };
+    let quota_settings = if options.quota {
+        "plugin {\n  quota = count:User quota\n  quota_vsizes = yes\n}\n"
+    } else {
+        ""
+    };
     let dh = if Path::new("/usr/share/dovecot/dh.pem").exists() {
         "ssl_dh = </usr/share/dovecot/dh.pem\n"
     } else {
@@ -590,9 +625,9 @@ namespace inbox {{
     special_use = \Drafts
   }}
 }}
-{capability}mail_plugins = $mail_plugins zlib
-protocol imap {{
-  mail_plugins = $mail_plugins {zlib}
+{capability}mail_plugins = $mail_plugins zlib {quota}
+{quota_settings}protocol imap {{
+  mail_plugins = $mail_plugins {zlib} {imap_quota}
   mail_max_userip_connections = {max_conn}
 }}
 ssl = yes

@@ -63,6 +63,12 @@ impl Writes {
         self.folder = folder.to_string();
         self.wire = wire;
     }
+
+    /// Whether no APPEND of this session waits for its completion (so the
+    /// session can be replaced without losing one).
+    pub(super) fn settled(&self) -> bool {
+        self.in_flight.is_empty() && !matches!(self.current, Current::Open(..))
+    }
 }
 
 /// The [`BodyTarget`] of an [`ImapStore`]: every message becomes an APPEND.
