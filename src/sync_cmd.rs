@@ -116,13 +116,15 @@ fn sync_account(
         .with_context(|| format!("cannot open the state of account {}", account.name))?;
     let mut far = connect(account)?;
     // A plan must not even create the Maildir root: a missing one is
-    // planned against an empty stand-in.
-    let stand_in = tempfile::tempdir().context("cannot make a temporary directory")?;
-    let root = if dry_run && !account.maildir.exists() {
-        stand_in.path()
-    } else {
-        account.maildir.as_path()
+    // planned against an empty stand-in (only then is one made: a sync
+    // writes nowhere but its Maildir and state).
+    let stand_in = match dry_run && !account.maildir.exists() {
+        true => Some(tempfile::tempdir().context("cannot make a temporary directory")?),
+        false => None,
     };
+    let root = stand_in
+        .as_ref()
+        .map_or(account.maildir.as_path(), |dir| dir.path());
     let mut near = open_maildir(root, account)?;
     let mut options = options(account, args, dry_run);
     options.control.stop = Some(Arc::clone(&signals.stop));

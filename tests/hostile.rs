@@ -36,22 +36,39 @@ impl Home {
         self.dir.path().join("a/b/Mail")
     }
 
-    /// Runs `ferry sync` under a 1.5 GiB address-space limit.
+    /// Runs `ferry sync` under a 1.5 GiB address-space limit and, where
+    /// user namespaces are available, in a mount namespace where everything
+    /// but this home is read-only, so a stray write anywhere else fails.
     fn sync(&self) -> (i32, String) {
-        let output = Command::new("prlimit")
-            .arg("--as=1610612736")
+        let mut command = match confinable() {
+            true => {
+                let mut command = Command::new("unshare");
+                command
+                    .args(["-Urm", "sh", "-c", CONFINE])
+                    .arg(self.dir.path());
+                command
+            }
+            false => {
+                eprintln!("not confined: `unshare -Urm` is not available here");
+                Command::new("env")
+            }
+        };
+        let output = command
+            .args(["prlimit", "--as=1610612736"])
             .arg(env!("CARGO_BIN_EXE_ferry"))
             .args(["sync", "--config"])
             .arg(self.dir.path().join("config.toml"))
             .env_remove("FERRY_LOG")
             .output()
-            .expect("prlimit runs ferry");
+            .expect("ferry runs");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        (output.status.code().unwrap_or(-1), text)
+        let code = output.status.code().unwrap_or(-1);
+        assert_ne!(code, CONFINE_FAILED, "could not confine ferry: {text}");
+        (code, text)
     }
 
     /// Every path under the home, relative, except the config, the state
@@ -74,6 +91,28 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) {
             walk(root, &path, found);
         }
     }
+}
+
+/// Makes every mount read-only except the directory `$0` (bound onto
+/// itself first), then runs the rest of the arguments.
+const CONFINE: &str = r#"
+    mount --bind "$0" "$0" || exit 97
+    for m in / /tmp /var/tmp /root /home; do
+        if mountpoint -q "$m"; then mount -o remount,bind,ro "$m" || exit 97; fi
+    done
+    touch /ferry-confinement-check 2>/dev/null && exit 97
+    exec "$@"
+"#;
+
+/// The exit status of [`CONFINE`] when it could not confine.
+const CONFINE_FAILED: i32 = 97;
+
+/// Whether `unshare -Urm` works here (user and mount namespaces).
+fn confinable() -> bool {
+    Command::new("unshare")
+        .args(["-Urm", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Greeting, login, and the delimiter: what every run starts with.

@@ -139,6 +139,11 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .ctx(path, "set synchronous=FULL")?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .ctx(path, "limit the WAL size")?;
+    // Sorts and temporary tables stay in memory: a sync writes nothing
+    // outside its Maildir and state directory (a read-only or full /tmp,
+    // a sandboxed service, must not stop it).
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .ctx(path, "keep temporary tables in memory")?;
     Ok(())
 }
 
