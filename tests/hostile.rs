@@ -254,3 +254,71 @@ fn mailbox_names_that_try_to_leave_the_maildir_are_refused_or_escaped() {
         .collect();
     assert!(escaped_badly.is_empty(), "{escaped_badly:?}\n{text}");
 }
+
+/// A listing past the first download that names one UID twice (with two
+/// different messages) and unsolicited FETCH responses for UIDs nobody
+/// asked about: ferry stores at most one file per UID, never a message
+/// under another's UID, and ends cleanly.
+#[test]
+fn duplicate_and_unsolicited_uids_never_make_two_files_of_one_uid() {
+    let listing = b"* 1 FETCH (UID 1 FLAGS (\\Seen) RFC822.SIZE 45 BODY[HEADER.FIELDS (MESSAGE-ID)] {26}\r\nMessage-ID: <a@b.test>\r\n\r\n)\r\n\
+* 2 FETCH (UID 1 FLAGS () RFC822.SIZE 44 BODY[HEADER.FIELDS (MESSAGE-ID)] {30}\r\nMessage-ID: <dupe@b.test>\r\n\r\n)\r\n\
+* 3 FETCH (UID 2 FLAGS () RFC822.SIZE 40 BODY[HEADER.FIELDS (MESSAGE-ID)] {26}\r\nMessage-ID: <c@b.test>\r\n\r\n)\r\n\
+* 9 FETCH (UID 99 FLAGS (\\Deleted))\r\n{tag} OK\r\n";
+    let mut script = logged_in()
+        .expect("LIST \"\" \"*\"")
+        .send(b"* LIST () \"/\" INBOX\r\n{tag} OK\r\n")
+        .expect("STATUS INBOX *")
+        .send(b"* STATUS INBOX (MESSAGES 3 UIDNEXT 3 UIDVALIDITY 7)\r\n{tag} OK\r\n")
+        .expect("SELECT INBOX*")
+        .send(b"* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 3] n\r\n{tag} OK [READ-WRITE] ok\r\n")
+        .expect("UID FETCH 1:* *")
+        .send(listing);
+    // Whatever ferry asks next gets an answer that names UID 1 and an
+    // unknown UID again, then OK.
+    for _ in 0..20 {
+        script = script.expect("*").send(
+            b"* 8 FETCH (UID 77 FLAGS (\\Seen))\r\n* 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \"26-Nov-2026 10:00:00 +0000\" RFC822.SIZE 45 BODY[] {45}\r\nMessage-ID: <a@b.test>\r\n\r\nhallo, body of a.\r\n)\r\n{tag} OK\r\n",
+        );
+    }
+    let server = ScriptedServer::start(script).expect("server");
+    let home = Home::new(server.port());
+    let (code, text) = home.sync();
+    let report = server.finish();
+    assert!(!text.contains("panicked"), "{text}");
+    // UID 2 vanished from the metadata answer: that message failed.
+    assert_eq!(code, 3, "{text}\n{:?}", report.received_text());
+    let inbox = home.maildir().join("INBOX");
+    let mut files = Vec::new();
+    for sub in ["new", "cur", "tmp"] {
+        for entry in std::fs::read_dir(inbox.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            files.push((
+                sub,
+                std::fs::read_to_string(entry.path()).unwrap_or_default(),
+            ));
+        }
+    }
+    assert!(
+        files.iter().all(|(sub, _)| *sub != "tmp"),
+        "{files:?}\n{text}"
+    );
+    assert!(files.len() <= 2, "{files:?}\n{text}");
+    assert!(
+        files
+            .iter()
+            .filter(|(_, body)| body.contains("<a@b.test>"))
+            .count()
+            <= 1,
+        "{files:?}\n{text}"
+    );
+    assert!(
+        files
+            .iter()
+            .all(|(_, body)| !body.contains("<dupe@b.test>") && !body.contains("<c@b.test>")),
+        "only UID 1's body was ever sent: {files:?}\n{text}"
+    );
+}
