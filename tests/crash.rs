@@ -718,3 +718,101 @@ fn a_full_disk_stops_the_sync_cleanly_and_the_next_run_completes_it() {
         "nothing uploaded or deleted"
     );
 }
+
+/// The fault library (`support/fail_io.c`), built once per test process
+/// with the system's C compiler.
+fn fail_io_library() -> &'static Path {
+    static LIBRARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ferry-fail-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let library = dir.join("fail_io.so");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fail_io.c");
+        let built = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&library)
+            .arg(source)
+            .arg("-ldl")
+            .status()
+            .expect("cc runs");
+        assert!(built.success(), "cc could not build fail_io.c");
+        library
+    })
+}
+
+/// Runs the scenario with `call` ("fsync" or "write") failing with EIO on
+/// the Maildir after `after` successful ones, then again without faults;
+/// returns the faulted run's exit status and the world once the next run
+/// has nothing to do.
+fn io_failing(call: &str, after: u32) -> (i32, PerSideWorld) {
+    let setup = scenario();
+    let failed = setup
+        .ferry_command(&[], &["sync"])
+        .env("LD_PRELOAD", fail_io_library())
+        .env("FAIL_IO_CALL", call)
+        .env("FAIL_IO_UNDER", setup.maildir())
+        .env("FAIL_IO_AFTER", after.to_string())
+        .output()
+        .expect("ferry runs");
+    let text = String::from_utf8_lossy(&failed.stderr).into_owned()
+        + &String::from_utf8_lossy(&failed.stdout);
+    assert!(!text.contains("panicked"), "{call} after {after}: {text}");
+    let code = failed.status.code().expect("exit code");
+    assert!(
+        code == 0 || text.contains("Input/output error"),
+        "{call} after {after}: the error is named: {text}"
+    );
+    let partial: Vec<_> = std::fs::read_dir(setup.maildir())
+        .expect("maildir")
+        .flatten()
+        .flat_map(|folder| {
+            std::fs::read_dir(folder.path().join("tmp"))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "{call} after {after}: left in tmp/: {partial:?}\n{text}"
+    );
+    let resumed = setup.sync();
+    let again = setup.sync();
+    assert!(
+        again.stdout.contains(support::NOTHING_DONE),
+        "{call} after {after}: the next run still had work: {again:?}\n{resumed:?}\n{text}"
+    );
+    (code, world(&setup))
+}
+
+/// fsync and write failing (EIO) on the Maildir at many points of a sync
+/// that touches every kind of action: the run ends with an error that says
+/// so, leaves nothing half-written, and the next run ends as a clean one.
+#[test]
+fn io_errors_on_the_maildir_stop_the_run_cleanly_and_the_next_converges() {
+    let reference = {
+        let setup = scenario();
+        setup.sync();
+        world(&setup)
+    };
+    let mut failures = Vec::new();
+    let mut codes = Vec::new();
+    // The scenario writes two files and fsyncs about a dozen times.
+    let points: [(&str, &[u32]); 2] = [("fsync", &[0, 1, 2, 3, 5, 7, 9]), ("write", &[0, 1])];
+    for (call, afters) in points {
+        for &after in afters {
+            let outcome = std::panic::catch_unwind(|| io_failing(call, after));
+            let label = format!("{call} after {after}");
+            let outcome = outcome.map(|(code, world)| {
+                codes.push(format!("{label}: exit {code}"));
+                world
+            });
+            failures.extend(failure(&label, outcome, &reference));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    eprintln!("{}", codes.join("\n"));
+    let faulted = codes.iter().filter(|c| !c.ends_with("exit 0")).count();
+    assert!(faulted >= 8, "the faults did not bite: {codes:?}");
+}
