@@ -244,6 +244,15 @@ pub trait Store {
         let _ = (folder, changes);
     }
 
+    /// Says that the run will touch only the messages of `folder` that
+    /// `keep` accepts (the rest is unchanged on both sides), once the
+    /// folder is planned: a store may let go of what it remembers of the
+    /// others and keep the rest for carrying out the plan. A hint: the
+    /// default does nothing.
+    fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&MessageKey) -> bool) {
+        let _ = (folder, keep);
+    }
+
     /// Lists a folder's messages once it has stopped changing, waiting
     /// for that if need be. The default is [`Store::snapshot`].
     fn settled_snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error> {

@@ -64,7 +64,7 @@ use ferry_maildir::{
     Tree, unique_key,
 };
 
-use cache::Cache;
+use cache::{Cache, Lookup};
 pub use error::{Error, classify};
 use read::Failure;
 use write::Writer;
@@ -281,10 +281,20 @@ impl MaildirStore {
     /// folder first if none is remembered. A miss is trusted: the listing
     /// was made during this run and follows the store's own changes.
     fn find_cached(&mut self, at: &mut At, key: &str) -> Result<Option<Entry>, Error> {
-        if !self.cache.has(&at.name) {
-            self.rescan(at)?;
+        match self.cache.lookup(&at.name, key) {
+            Lookup::Found(entry) => return Ok(Some(entry)),
+            Lookup::Absent => return Ok(None),
+            Lookup::Unknown => self.rescan(at)?,
         }
-        Ok(self.cache.get(&at.name, key))
+        Ok(self.cached(&at.name, key))
+    }
+
+    /// The remembered entry of `key` in `folder`, if any.
+    fn cached(&self, folder: &str, key: &str) -> Option<Entry> {
+        match self.cache.lookup(folder, key) {
+            Lookup::Found(entry) => Some(entry),
+            Lookup::Absent | Lookup::Unknown => None,
+        }
     }
 
     /// The entry of `key` in `at`, listing the folder again on a miss
@@ -297,7 +307,7 @@ impl MaildirStore {
             return Ok(None);
         }
         self.rescan(at)?;
-        Ok(self.cache.get(&at.name, key))
+        Ok(self.cached(&at.name, key))
     }
 
     /// Runs `op` on the file of `key`; when the file is not where the
@@ -590,6 +600,13 @@ impl Store for MaildirStore {
     /// whole-second times) until the directories have settled.
     fn settled_snapshot(&mut self, folder: &str) -> Result<Snapshot, Error> {
         self.snapshot_with(folder, ScanOptions::default())
+    }
+
+    /// Cuts the remembered listing of `folder` down to what the plan
+    /// touches, and keeps that for carrying it out.
+    fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&MessageKey) -> bool) {
+        self.cache
+            .keep_only(folder, &|name| keep(&MessageKey::Name(name.to_string())));
     }
 
     /// Always a key: [`MaildirStore::new_key`].

@@ -554,6 +554,53 @@ fn flags_follow_a_file_a_mail_reader_renamed() {
     assert_eq!(err.class(), ErrorClass::Message);
 }
 
+/// A listing cut down to what the plan touches (`keep_only`) still finds
+/// the kept messages after many other folders were listed, and finds the
+/// others by listing again, also after a mail reader renamed them.
+#[test]
+fn a_listing_kept_for_the_plan_finds_kept_and_dropped_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = MaildirStore::create(dir.path(), Layout::Fs).expect("store");
+    store.create_folder("INBOX").expect("create");
+    let inbox = folder_dir(&store, "INBOX");
+    let sent: Vec<_> = (1..=3)
+        .map(|n| (incoming(n, b"hi\r\n", ""), b"hi\r\n".to_vec()))
+        .collect();
+    let keys = new_keys(write_all(&mut store, "INBOX", &sent));
+    store.snapshot("INBOX").expect("snapshot");
+    let kept = keys[0].clone();
+    store.keep_only("INBOX", &|key| *key == kept);
+    // Many more folders listed: whole listings come and go, the kept one stays.
+    for n in 0..8 {
+        let folder = format!("F{n}");
+        store.create_folder(&folder).expect("create");
+        store.snapshot(&folder).expect("snapshot");
+    }
+    let dropped = keys[1].to_string();
+    fs::rename(
+        inbox.join(format!("new/{dropped}")),
+        inbox.join(format!("cur/{dropped}:2,S")),
+    )
+    .expect("rename");
+    let changes: Vec<FlagChange> = [&keys[0], &keys[1]]
+        .into_iter()
+        .map(|key| FlagChange {
+            key: key.clone(),
+            add: flags("F"),
+            remove: Flags::new(),
+        })
+        .collect();
+    let results = store.set_flags("INBOX", &changes).expect("set");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let mut want = vec![
+        format!("cur/{}:2,F", keys[0]),
+        format!("cur/{dropped}:2,FS"),
+        format!("new/{}", keys[2]),
+    ];
+    want.sort();
+    assert_eq!(files(&inbox), want);
+}
+
 #[test]
 fn removing_twice_is_fine() {
     let dir = tempfile::tempdir().expect("tempdir");

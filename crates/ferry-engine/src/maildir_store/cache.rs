@@ -6,6 +6,12 @@
 //! changes. It can be stale (another program renamed or removed a file):
 //! every use of an entry that gives "not found" rescans, once per batch
 //! (see `MaildirStore::with_entry`).
+//!
+//! Once the engine has planned a folder it says which of its messages the
+//! run will touch ([`Cache::keep_only`]): the listing is cut down to those
+//! and kept, whatever the number of folders, so that carrying out the plan
+//! of a large account does not list every folder a second time. A cut
+//! listing is partial: a key it lacks is unknown, not absent.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -24,6 +30,19 @@ pub(super) struct Cache {
 struct Slot {
     folder: String,
     entries: HashMap<String, Entry>,
+    /// Whether `entries` is the whole folder (else only the keys kept).
+    complete: bool,
+}
+
+/// What the cache knows of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// Its file.
+    Found(Entry),
+    /// Not in the folder (a whole listing lacks it).
+    Absent,
+    /// No listing says (none remembered, or a partial one lacks it).
+    Unknown,
 }
 
 impl Cache {
@@ -38,18 +57,40 @@ impl Cache {
         self.slots.push_front(Slot {
             folder: folder.to_string(),
             entries,
+            complete: true,
         });
-        self.slots.truncate(SLOTS);
+        self.evict();
     }
 
-    /// Whether a listing of `folder` is remembered.
-    pub(super) fn has(&self, folder: &str) -> bool {
-        self.slot(folder).is_some()
+    /// Cuts the remembered listing of `folder` down to the keys `keep`
+    /// accepts, and keeps it beyond the few whole listings.
+    pub(super) fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&str) -> bool) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.folder == folder) {
+            slot.entries.retain(|key, _| keep(key));
+            slot.entries.shrink_to_fit();
+            slot.complete = false;
+        }
     }
 
-    /// The remembered entry of `key` in `folder`.
-    pub(super) fn get(&self, folder: &str, key: &str) -> Option<Entry> {
-        self.slot(folder)?.entries.get(key).cloned()
+    /// What the cache knows of `key` in `folder`.
+    pub(super) fn lookup(&self, folder: &str, key: &str) -> Lookup {
+        let Some(slot) = self.slot(folder) else {
+            return Lookup::Unknown;
+        };
+        match (slot.entries.get(key), slot.complete) {
+            (Some(entry), _) => Lookup::Found(entry.clone()),
+            (None, true) => Lookup::Absent,
+            (None, false) => Lookup::Unknown,
+        }
+    }
+
+    /// Drops the oldest whole listings beyond [`SLOTS`]; partial ones stay.
+    fn evict(&mut self) {
+        let mut whole = 0;
+        self.slots.retain(|slot| {
+            whole += usize::from(slot.complete);
+            !slot.complete || whole <= SLOTS
+        });
     }
 
     /// Records a change the store made: `key` is now `entry` (or gone).

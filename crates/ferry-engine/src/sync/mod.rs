@@ -28,7 +28,7 @@ use ferry_plan::folder::{Content, Pair, Policy};
 use ferry_plan::folders::{FolderAction, FolderInfo, FolderPolicy, KnownFolder, plan_folders};
 use ferry_plan::moves::{FolderDiff, FolderState, plan_account_from};
 use ferry_state::{FolderId, PairChange, State, StoredPair, ValidityCheck};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// What a run may do.
 #[derive(Debug, Clone, Default)]
@@ -174,7 +174,10 @@ pub fn sync<F: Store, N: Store>(
         let known = lookahead.take(name);
         match prepare(far, near, state, name, options, planned_new(name), known) {
             Ok(mut folder) => {
-                diffs.push(folder.diff_and_prune(&policy));
+                let (diff, kept) = folder.diff_and_prune(&policy);
+                far.keep_only(name, &|key| kept.far.contains(key));
+                near.keep_only(name, &|key| kept.near.contains(key));
+                diffs.push(diff);
                 prepared.push(folder);
             }
             Err(problem) => report.folder(name).failed.push(problem),
@@ -206,8 +209,8 @@ impl Prepared {
     /// Diffs the folder, then lets go of every message and pair the diff
     /// does not name (unchanged on both sides): the account is planned and
     /// run from what is kept, so a run holds one folder whole at a time,
-    /// not the account.
-    fn diff_and_prune(&mut self, policy: &Policy) -> FolderDiff {
+    /// not the account. Returns the diff and the keys it kept, per side.
+    fn diff_and_prune(&mut self, policy: &Policy) -> (FolderDiff, PerSide<HashSet<MessageKey>>) {
         let folder = FolderState {
             name: &self.name,
             now: self.snapshots.as_ref().map(|_, s| s.messages.as_slice()),
@@ -231,7 +234,7 @@ impl Prepared {
             named(Side::Far) || named(Side::Near)
         });
         self.stored.shrink_to_fit();
-        diff
+        (diff, keys)
     }
 }
 
