@@ -25,9 +25,18 @@ struct Item<'a> {
     meta: Option<&'a MessageMeta>,
 }
 
-/// How many messages one journaled batch copies: one durable transaction
-/// per batch, and a stop request waits at most for one batch.
-const BATCH: usize = 500;
+/// At most how many messages one journaled batch copies: one durable
+/// transaction at each end of a batch, a few round trips (the metadata
+/// fetch, the last answers) and a stop request waits at most for one.
+const BATCH: usize = 2000;
+
+/// At most how many bytes of messages one batch copies (a lone larger
+/// message is a batch of its own), so that a stop request is not kept
+/// waiting long on a slow line.
+const BATCH_BYTES: u64 = 16 << 20;
+
+/// The size assumed for a message whose size the snapshot did not give.
+const UNKNOWN_SIZE: u64 = 64 << 10;
 
 /// Runs the Copy actions of a folder, far -> near first, then near -> far,
 /// in batches; a stop request ends the run between batches.
@@ -42,7 +51,7 @@ pub(crate) fn run_copies<F: Store, N: Store>(
 ) -> Result<(), SyncError> {
     let mut from_far = items(run, actions, Side::Far);
     while !from_far.is_empty() && !control.stop_requested() {
-        let rest = from_far.split_off(from_far.len().min(BATCH));
+        let rest = from_far.split_off(batch_len(&from_far));
         copy_batch(
             (far, near),
             Side::Far,
@@ -56,7 +65,7 @@ pub(crate) fn run_copies<F: Store, N: Store>(
     }
     let mut from_near = items(run, actions, Side::Near);
     while !from_near.is_empty() && !control.stop_requested() {
-        let rest = from_near.split_off(from_near.len().min(BATCH));
+        let rest = from_near.split_off(batch_len(&from_near));
         copy_batch(
             (near, far),
             Side::Near,
@@ -69,6 +78,17 @@ pub(crate) fn run_copies<F: Store, N: Store>(
         from_near = rest;
     }
     Ok(())
+}
+
+/// How many of `items` (at least one) the next batch takes: up to
+/// [`BATCH`] messages and [`BATCH_BYTES`].
+fn batch_len(items: &[Item<'_>]) -> usize {
+    let mut bytes = 0;
+    let fits = items.iter().take(BATCH).take_while(|item| {
+        bytes += item.meta.and_then(|m| m.size).unwrap_or(UNKNOWN_SIZE);
+        bytes <= BATCH_BYTES
+    });
+    fits.count().max(1).min(items.len())
 }
 
 fn items<'a>(run: &'a FolderRun<'_>, actions: &[Action], from: Side) -> Vec<Item<'a>> {
@@ -436,5 +456,41 @@ mod tests {
         let mut none = HeaderScan::default();
         none.feed(b"Subject: x\r\n\r\nMessage-ID: <body@only>\r\n");
         assert_eq!(none.message_id(), None);
+    }
+
+    fn sized(sizes: &[Option<u64>]) -> Vec<MessageMeta> {
+        (1..)
+            .zip(sizes)
+            .map(|(n, size)| MessageMeta {
+                size: *size,
+                ..MessageMeta::new(MessageKey::Name(format!("m{n}")), Flags::default())
+            })
+            .collect()
+    }
+
+    fn batch_of(metas: &[MessageMeta]) -> usize {
+        let items: Vec<Item<'_>> = metas
+            .iter()
+            .map(|m| Item {
+                key: m.key.clone(),
+                flags: m.flags.clone(),
+                replaces: None,
+                meta: Some(m),
+            })
+            .collect();
+        batch_len(&items)
+    }
+
+    #[test]
+    fn batches_end_at_a_count_or_a_size() {
+        let small = sized(&vec![Some(2_000); 5_000]);
+        assert_eq!(batch_of(&small), BATCH);
+        let large = sized(&vec![Some(1 << 20); 40]);
+        assert_eq!(batch_of(&large), 16);
+        let huge = sized(&[Some(100 << 20), Some(10)]);
+        assert_eq!(batch_of(&huge), 1, "a lone large message still goes");
+        let unknown = sized(&vec![None; 1_000]);
+        assert_eq!(batch_of(&unknown), 256);
+        assert_eq!(batch_of(&sized(&[Some(5)])), 1);
     }
 }
