@@ -583,27 +583,36 @@ fn a_uidvalidity_reset_re_pairs_without_downloading_or_deleting() {
     assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
 }
 
-/// A real UIDVALIDITY reset: Dovecot's UID list and indexes are deleted,
-/// so the server numbers its messages anew (other UIDs for the same
-/// messages). Nothing is deleted or downloaded again, and the local
-/// changes made meanwhile (a flag, a new message) still reach the server.
+/// A real UIDVALIDITY reset: Dovecot's UID list and indexes are deleted
+/// and its files renamed so that it numbers its messages anew in reverse
+/// order: the old UIDs now point at other messages. No stale UID is acted
+/// on (a local flag change and a local deletion land on the right
+/// messages only), nothing is deleted or downloaded again, and the local
+/// changes made meanwhile (a flag, a deletion, a new message) reach the
+/// server.
 #[test]
 fn a_real_uidvalidity_reset_renumbers_without_losing_local_changes() {
     let setup = Setup::new(DovecotOptions::default());
     setup.append_messages("INBOX", 1..=6, &["\\Seen"]);
     setup.sync();
+    let uids_before = uid_map(&setup);
     let before: Vec<String> = setup
         .files("INBOX")
         .into_iter()
         .map(|(key, _, _)| key)
         .collect();
     let (validity, _, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
-    let (_, _, path) = setup
-        .files("INBOX")
-        .into_iter()
-        .find(|(_, _, p)| read_subject(p) == "message 2")
-        .expect("message 2");
-    std::fs::rename(&path, path.to_string_lossy().replace(":2,S", ":2,FS")).expect("flag");
+    let local = |subject: &str| {
+        let (_, _, path) = setup
+            .files("INBOX")
+            .into_iter()
+            .find(|(_, _, p)| read_subject(p) == subject)
+            .expect("local message");
+        path
+    };
+    let second = local("message 2");
+    std::fs::rename(&second, second.to_string_lossy().replace(":2,S", ":2,FS")).expect("flag");
+    std::fs::remove_file(local("message 5")).expect("delete locally");
     std::fs::write(
         setup.maildir().join("INBOX/cur/1700000000.M7P7.laptop:2,S"),
         String::from_utf8(message(30))
@@ -611,41 +620,86 @@ fn a_real_uidvalidity_reset_renumbers_without_losing_local_changes() {
             .replace("\r\n", "\n"),
     )
     .expect("new local message");
-    let server = setup.dovecot.maildir(USER);
-    for entry in std::fs::read_dir(&server)
-        .expect("server maildir")
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "dovecot-uidlist" || name.starts_with("dovecot.index") {
-            std::fs::remove_file(entry.path()).expect("remove");
-        }
-    }
+    renumber_in_reverse(&setup.dovecot.maildir(USER));
     let (new_validity, _, _) = setup.dovecot.mailbox_status(USER, "INBOX").expect("status");
     assert_ne!(new_validity, validity, "Dovecot started over");
+    let renumbered = uid_map(&setup);
+    assert!(
+        uids_before
+            .iter()
+            .any(|(uid, id)| renumbered.get(uid).is_some_and(|now| now != id)),
+        "old UIDs point at other messages now: {uids_before:?} -> {renumbered:?}"
+    );
     let run = setup.sync();
     let after: Vec<String> = setup
         .files("INBOX")
         .into_iter()
         .map(|(key, _, _)| key)
         .collect();
-    assert_eq!(after.len(), 7, "{run:?}");
+    assert_eq!(after.len(), 6, "{run:?}");
     assert!(
-        before.iter().all(|k| after.contains(k)),
-        "nothing downloaded again: {run:?}"
+        before.iter().filter(|k| after.contains(k)).count() == 5,
+        "nothing downloaded again, nothing but message 5 deleted: {run:?}"
     );
     let messages = setup.dovecot.messages(USER, "INBOX").expect("messages");
     let mut ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
     ids.sort();
-    ids.dedup();
-    assert_eq!((messages.len(), ids.len()), (7, 7), "{run:?}");
-    let second = messages
+    let want = [
+        "<m1@sync.test>",
+        "<m2@sync.test>",
+        "<m30@sync.test>",
+        "<m3@sync.test>",
+        "<m4@sync.test>",
+        "<m6@sync.test>",
+    ];
+    assert_eq!(
+        ids, want,
+        "only message 5 removed, the new one added: {run:?}"
+    );
+    let flagged: Vec<&str> = messages
         .iter()
-        .find(|m| m.message_id == "<m2@sync.test>")
-        .expect("message 2");
-    assert!(second.flags.iter().any(|f| f == "\\Flagged"), "{second:?}");
+        .filter(|m| m.flags.iter().any(|f| f == "\\Flagged"))
+        .map(|m| m.message_id.as_str())
+        .collect();
+    assert_eq!(flagged, ["<m2@sync.test>"], "{run:?}");
     let again = setup.sync();
     assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
+/// INBOX on the server: UID -> Message-ID.
+fn uid_map(setup: &Setup) -> BTreeMap<u32, String> {
+    (setup
+        .dovecot
+        .messages(USER, "INBOX")
+        .expect("messages")
+        .into_iter())
+    .map(|m| (m.uid, m.message_id))
+    .collect()
+}
+
+/// Makes Dovecot number the messages of the Maildir `server` anew, in the
+/// reverse of their order: its UID list and indexes are deleted, and the
+/// files renamed so that they sort the other way round.
+fn renumber_in_reverse(server: &Path) {
+    for entry in std::fs::read_dir(server).expect("server maildir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "dovecot-uidlist" || name.starts_with("dovecot.index") {
+            std::fs::remove_file(entry.path()).expect("remove");
+        }
+    }
+    let cur = server.join("cur");
+    let mut names: Vec<String> = std::fs::read_dir(&cur)
+        .expect("cur")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let count = names.len();
+    for (n, name) in names.iter().enumerate() {
+        let info = name.split_once(':').map_or("", |(_, info)| info);
+        let renamed = format!("{}.M{n}P1.renumbered:{info}", 1_800_000_000 + count - n);
+        std::fs::rename(cur.join(name), cur.join(renamed)).expect("rename");
+    }
 }
 
 #[test]
