@@ -13,8 +13,42 @@ use std::path::Path;
 use std::process::{Command, Output};
 use support::{Setup, message};
 
-/// Every folder of both sides: folder -> sorted (Message-ID, flags).
-type World = BTreeMap<String, Vec<(String, String)>>;
+/// Every folder of one side: folder -> its messages, sorted.
+type World = BTreeMap<String, Vec<Held>>;
+
+/// One message as a side holds it: its Message-ID, its flags as Maildir
+/// letters, and a hash of its bytes with CRLF read as LF.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    id: String,
+    flags: String,
+    content: u64,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = if self.id.is_empty() {
+            "(no Message-ID)"
+        } else {
+            &self.id
+        };
+        write!(f, "{id} :2,{} #{:016x}", self.flags, self.content)
+    }
+}
+
+/// FNV-1a (64 bits) of `bytes` with every CRLF read as LF: stable across
+/// runs, and the server's CRLF copy hashes like the Maildir's LF file.
+/// (Collisions do not matter here; `sha2` is no dependency of this crate.)
+fn content_hash(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if byte == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            continue;
+        }
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
 
 /// A synced account, then changes on both sides that need every action:
 /// copies, flag changes, removals and moves each way, and a new folder and
@@ -139,12 +173,17 @@ fn world(setup: &Setup) -> PerSideWorld {
     let mut client = setup.dovecot.client().expect("client");
     let mut far = World::new();
     for folder in client.list().expect("list") {
-        let mut messages: Vec<(String, String)> = setup
+        let contents = server_contents(&mut client, &folder);
+        let mut messages: Vec<Held> = setup
             .dovecot
             .messages(USER, &folder)
             .expect("messages")
             .into_iter()
-            .map(|m| (m.message_id, maildir_letters(&m.flags)))
+            .map(|m| Held {
+                flags: maildir_letters(&m.flags),
+                content: *contents.get(&m.uid).expect("the body of every UID"),
+                id: m.message_id,
+            })
             .collect();
         messages.sort();
         far.insert(folder, messages);
@@ -155,15 +194,52 @@ fn world(setup: &Setup) -> PerSideWorld {
         .flatten()
     {
         let folder = entry.file_name().to_string_lossy().into_owned();
-        let mut messages: Vec<(String, String)> = setup
+        let mut messages: Vec<Held> = setup
             .files(&folder)
             .into_iter()
-            .map(|(_, info, path)| (message_id_of(&path), info))
+            .map(|(_, flags, path)| Held {
+                id: message_id_of(&path),
+                flags,
+                content: content_hash(&std::fs::read(&path).expect("read")),
+            })
             .collect();
         messages.sort();
         near.insert(folder, messages);
     }
     PerSideWorld { far, near }
+}
+
+/// The content hash of each message of `folder` on the server, by UID
+/// (`UID FETCH 1:* BODY.PEEK[]` on the folder examined read-only).
+fn server_contents(client: &mut ferry_testkit::client::Client, folder: &str) -> BTreeMap<u32, u64> {
+    client
+        .run(&format!("EXAMINE {}", ferry_testkit::client::quote(folder)))
+        .expect("examine");
+    let fetched = client
+        .run("UID FETCH 1:* (UID BODY.PEEK[])")
+        .expect("fetch");
+    fetched
+        .untagged
+        .iter()
+        .filter(|line| line.contains(" FETCH ("))
+        .map(|line| fetched_content(line))
+        .collect()
+}
+
+/// The UID and content hash of one `* n FETCH (UID u BODY[] {len}...)`
+/// line (the client inlines the literal after a CRLF).
+fn fetched_content(line: &str) -> (u32, u64) {
+    let (head, rest) = line.split_once("BODY[] {").expect("a BODY[] literal");
+    let (len, rest) = rest.split_once("}\r\n").expect("a literal");
+    let len: usize = len.parse().expect("literal length");
+    let body = rest.as_bytes().get(..len).expect("the whole literal");
+    let uid = head
+        .split_once("UID ")
+        .and_then(|(_, after)| after.split_whitespace().next())
+        .expect("UID before BODY[]")
+        .parse()
+        .expect("a UID");
+    (uid, content_hash(body))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -239,6 +315,37 @@ fn failure(
     }
 }
 
+/// Every file in the `tmp/` of any folder under `root` (at any depth).
+fn left_in_tmp(root: std::path::PathBuf) -> Vec<std::path::PathBuf> {
+    let mut left = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+        for entry in entries.filter(|e| e.path().is_dir()) {
+            match entry.file_name() == "tmp" && dir.join("cur").is_dir() {
+                true => left.extend(
+                    std::fs::read_dir(entry.path())
+                        .expect("tmp")
+                        .flatten()
+                        .map(|e| e.path()),
+                ),
+                false => dirs.push(entry.path()),
+            }
+        }
+    }
+    left
+}
+
+/// The files in a `tmp/` now that were not in `before`: what the runs
+/// since left there. (A killed run's own `tmp/` file stays: the resumed
+/// run abandons the journaled delivery and downloads the message again
+/// under a new key, so it neither replaces nor removes that file.)
+fn new_in_tmp(setup: &Setup, before: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    let mut left = left_in_tmp(setup.maildir());
+    left.retain(|path| !before.contains(path));
+    left
+}
+
 fn message_id_of(path: &Path) -> String {
     std::fs::read_to_string(path)
         .expect("read")
@@ -274,10 +381,16 @@ fn interrupted_at(limit: usize) -> (bool, PerSideWorld) {
         "step {limit}: {:?}\n{stderr}",
         aborted.status
     );
+    let debris = left_in_tmp(setup.maildir());
     let resumed = setup.ferry(&["sync"]);
     assert_eq!(
         resumed.code, 0,
         "resuming after step {limit}\n{stderr}\n{resumed:?}"
+    );
+    let left = new_in_tmp(&setup, &debris);
+    assert!(
+        left.is_empty(),
+        "after step {limit} the resumed run left in tmp/: {left:?}"
     );
     let again = setup.sync();
     assert!(
@@ -398,8 +511,14 @@ fn kill_at_instants(setup: &Setup, instants: &[u64], reference: &PerSideWorld) -
     for &ms in instants {
         killed += usize::from(killed_after(setup, std::time::Duration::from_millis(ms)));
     }
+    let debris = left_in_tmp(setup.maildir());
     let resumed = setup.ferry(&["sync"]);
     assert_eq!(resumed.code, 0, "{resumed:?}");
+    let left = new_in_tmp(setup, &debris);
+    assert!(
+        left.is_empty(),
+        "killed at {instants:?} ms, the resumed run left in tmp/: {left:?}"
+    );
     let again = setup.sync();
     assert!(
         again
@@ -519,6 +638,11 @@ fn cut_by(cut: Cut) -> PerSideWorld {
     connect_to(&setup, setup.dovecot.imaps_port());
     let resumed = setup.sync();
     assert_eq!(resumed.code, 0, "after {cut:?}: {cut_off:?}\n{resumed:?}");
+    let left = left_in_tmp(setup.maildir());
+    assert!(
+        left.is_empty(),
+        "after {cut:?} the resumed run left in tmp/: {left:?}"
+    );
     let again = setup.sync();
     assert!(
         again
@@ -762,17 +886,7 @@ fn io_failing(call: &str, after: u32) -> (i32, PerSideWorld) {
         code == 0 || text.contains("Input/output error"),
         "{call} after {after}: the error is named: {text}"
     );
-    let partial: Vec<_> = std::fs::read_dir(setup.maildir())
-        .expect("maildir")
-        .flatten()
-        .flat_map(|folder| {
-            std::fs::read_dir(folder.path().join("tmp"))
-                .into_iter()
-                .flatten()
-        })
-        .flatten()
-        .map(|entry| entry.path())
-        .collect();
+    let partial = left_in_tmp(setup.maildir());
     assert!(
         partial.is_empty(),
         "{call} after {after}: left in tmp/: {partial:?}\n{text}"
