@@ -1095,6 +1095,47 @@ fn a_file_rewritten_under_a_new_name_is_re_paired_not_uploaded() {
     assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
 }
 
+/// An editor that rewrites a message under a new name with new content of
+/// the same size (same Message-ID too): the content differs, so it is no
+/// re-key: the new text is uploaded and the old server copy removed.
+#[test]
+fn a_message_edited_to_the_same_size_under_a_new_name_is_uploaded() {
+    let setup = Setup::new(DovecotOptions::default());
+    setup.append_messages("INBOX", 1..=3, &["\\Seen"]);
+    setup.sync();
+    let (_, _, path) = (setup.files("INBOX").into_iter())
+        .find(|(_, _, p)| read_subject(p) == "message 2")
+        .expect("message 2");
+    let edited = std::fs::read_to_string(&path)
+        .expect("read")
+        .replace("body of", "BODY OF");
+    std::fs::write(
+        setup.maildir().join("INBOX/cur/1800000000.M1P1.mutt:2,S"),
+        &edited,
+    )
+    .expect("rewrite");
+    std::fs::remove_file(&path).expect("unlink the old name");
+    let guid = |messages: &[ferry_testkit::client::ServerMessage]| {
+        (messages.iter())
+            .find(|m| m.message_id == "<m2@sync.test>")
+            .map(|m| (m.guid.clone(), m.size))
+            .expect("message 2 on the server")
+    };
+    let before = guid(&setup.dovecot.messages(USER, "INBOX").expect("messages"));
+    let run = setup.sync();
+    assert!(
+        run.stdout.contains("pushed 1") && run.stdout.contains("deleted 1"),
+        "{run:?}"
+    );
+    let messages = setup.dovecot.messages(USER, "INBOX").expect("messages");
+    assert_eq!(messages.len(), 3, "{run:?}");
+    let after = guid(&messages);
+    assert_ne!(after.0, before.0, "the edited text was uploaded: {run:?}");
+    assert_eq!(after.1, before.1, "of the same size");
+    let again = setup.sync();
+    assert!(again.stdout.contains(NOTHING_DONE), "{again:?}");
+}
+
 /// A folder deleted on the server and another created there with the same
 /// UIDs is no rename: the deleted one is reported as vanished (nothing
 /// deleted locally), the new one is synced as new.

@@ -636,7 +636,7 @@ impl Store for MaildirStore {
     fn describe(&mut self, folder: &str, keys: &[MessageKey]) -> Result<Vec<MessageMeta>, Error> {
         let mut seen = Describe::default();
         self.read_bodies(folder, keys, &mut seen)?;
-        Ok(seen.0)
+        Ok(seen.described)
     }
 
     fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>, Error> {
@@ -699,25 +699,39 @@ impl Store for MaildirStore {
     }
 }
 
-/// A target that keeps what each message's [`Incoming`] says and drops
-/// the bytes: how [`Store::describe`] learns Message-IDs and sizes.
+/// A target that keeps what each message's [`Incoming`] says and hashes
+/// the bytes: how [`Store::describe`] learns Message-IDs, sizes and
+/// fingerprints (the file is read whole anyway, for its size; the
+/// fingerprint tells an edited message from the one it replaced when the
+/// Message-ID and size are the same).
 #[derive(Default)]
-struct Describe(Vec<MessageMeta>);
+struct Describe {
+    described: Vec<MessageMeta>,
+    hashing: Option<ferry_maildir::Fingerprinter>,
+}
 
 impl BodyTarget for Describe {
     fn begin(&mut self, message: &ferry_core::store::Incoming) -> std::io::Result<()> {
         let mut meta = MessageMeta::new(message.source.clone(), message.flags.clone());
         meta.size = Some(message.size);
         meta.message_id = message.message_id.clone();
-        self.0.push(meta);
+        self.described.push(meta);
+        self.hashing = Some(ferry_maildir::Fingerprinter::new());
         Ok(())
     }
 
-    fn write(&mut self, _data: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if let Some(hashing) = &mut self.hashing {
+            hashing.update(data);
+        }
         Ok(())
     }
 
     fn end(&mut self) -> std::io::Result<()> {
+        let finished = self.hashing.take().map(|h| h.finish().0);
+        if let Some(meta) = self.described.last_mut() {
+            meta.fingerprint = finished;
+        }
         Ok(())
     }
 }

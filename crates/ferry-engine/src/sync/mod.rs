@@ -602,6 +602,7 @@ fn describe_unpaired<F: Store, N: Store>(
             if let Some(found) = by_key.get(&meta.key) {
                 meta.message_id = found.message_id.clone();
                 meta.size = meta.size.or(found.size);
+                meta.fingerprint = meta.fingerprint.or(found.fingerprint);
             }
         }
     }
