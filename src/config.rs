@@ -230,6 +230,19 @@ pub struct AccountConfig {
 }
 
 impl AccountConfig {
+    /// Whose mail this is, as the state database records it: the server's
+    /// user and host (`user@host`, the host in lower case), or the user
+    /// and the tunnel command. Not the port, the TLS mode or the Maildir,
+    /// which may change while the mailboxes stay the same.
+    pub fn identity(&self) -> String {
+        let user = self.user.as_deref().unwrap_or("");
+        match (&self.host, &self.tunnel) {
+            (Some(host), _) => format!("{user}@{}", host.to_ascii_lowercase()),
+            (None, Some(tunnel)) => format!("{user}@tunnel {tunnel}"),
+            (None, None) => format!("{user}@"),
+        }
+    }
+
     /// The options the IMAP client connects with. `host` is empty for a
     /// `tunnel` account that has none.
     pub fn server_options(&self) -> ServerOptions {

@@ -112,8 +112,21 @@ fn sync_account(
     progress: Option<Arc<dyn ferry_engine::sync::Progress>>,
 ) -> anyhow::Result<SyncReport> {
     let db = config.state_dir.join(format!("{}.sqlite", account.name));
-    let mut state = State::open(&db)
-        .with_context(|| format!("cannot open the state of account {}", account.name))?;
+    let mut state = State::open(&db).map_err(|e| {
+        let damaged = e.is_damaged();
+        anyhow::Error::new(e).context(match damaged {
+            true => format!(
+                "cannot open the state of account {}, which is damaged: move {} away, and the \
+                 next run pairs the messages again by Message-ID and size, deleting nothing",
+                account.name,
+                db.display()
+            ),
+            false => format!("cannot open the state of account {}", account.name),
+        })
+    })?;
+    state
+        .claim(&account.identity())
+        .with_context(|| format!("cannot use the state of account {}", account.name))?;
     let mut far = connect(account)?;
     // A plan must not even create the Maildir root: a missing one is
     // planned against an empty stand-in (only then is one made: a sync

@@ -9,8 +9,9 @@
 
 mod support;
 
-use ferry_testkit::{DovecotOptions, USER};
+use ferry_testkit::{DovecotOptions, USER, USER2};
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use support::{NOTHING_DONE, Setup, message};
 
@@ -423,9 +424,71 @@ fn a_garbage_state_file_stops_the_run_and_changes_nothing() {
         assert!(!run.stderr.contains("panicked"), "{what}: {run:?}");
         let named = run.stderr.contains(&db.display().to_string());
         assert!(named, "{what}: the error names the file: {run:?}");
+        let advised =
+            run.stderr.contains("damaged: move") && run.stderr.contains("deleting nothing");
+        assert!(advised, "{what}: the error says what to do: {run:?}");
         assert_eq!(sides(&setup), before, "{what}: nothing changed: {run:?}");
         assert_eq!(std::fs::read(&db).expect("read"), garbage, "{what}");
     }
     std::fs::rename(&db, db.with_extension("broken")).expect("mv");
+    recover(&setup, &Known::new());
+}
+
+/// A config for a second account, `alice` on `setup`'s server, with its
+/// own state directory and Maildir; returns the config file and its state
+/// database.
+fn alice_home(setup: &Setup, home: &Path) -> (PathBuf, PathBuf) {
+    let config = format!(
+        "state_dir = \"{root}/state\"\n[accounts.test]\nhost = \"127.0.0.1\"\nport = {port}\n\
+         tls = \"implicit\"\nca_file = \"{ca}\"\nuser = \"{user}\"\npassword_env = \"FERRY_ALICE_PW\"\n\
+         maildir = \"{root}/Mail\"\n",
+        root = home.display(),
+        port = setup.dovecot.imaps_port(),
+        ca = setup.dovecot.cert_pem_path().display(),
+        user = USER2.name,
+    );
+    let path = home.join("config.toml");
+    std::fs::write(&path, config).expect("config");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (path, home.join("state/test.sqlite"))
+}
+
+/// (c) The state of another account, here alice's on the same server
+/// (two accounts' names swapped in a config do the same): the run refuses
+/// it, says whose it is and what to do, and changes nothing; once it is
+/// moved away, everything is re-paired and nothing deleted.
+#[test]
+fn another_accounts_state_is_refused_for_what_it_is() {
+    let setup = synced_account();
+    let alice = tempfile::tempdir().expect("home");
+    let (config, alice_db) = alice_home(&setup, alice.path());
+    let mut client = setup.dovecot.client_as(USER2).expect("alice");
+    for n in 201..=203 {
+        client
+            .append("INBOX", &[], None, &message(n))
+            .expect("append");
+    }
+    let synced = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sync", "--config"])
+        .arg(&config)
+        .env("FERRY_ALICE_PW", USER2.password)
+        .env_remove("FERRY_LOG")
+        .output()
+        .expect("ferry runs");
+    assert!(synced.status.success(), "{synced:?}");
+    unsynced_changes(&setup);
+    let before = sides(&setup);
+    std::fs::copy(&alice_db, state_db(&setup)).expect("cp");
+    let run = setup.ferry(&["sync"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("belongs to alice@127.0.0.1, not to ferry@127.0.0.1")
+            && run.stderr.contains("move the file away"),
+        "{run:?}"
+    );
+    assert_eq!(sides(&setup), before, "nothing changed: {run:?}");
+    let db = state_db(&setup);
+    std::fs::rename(&db, db.with_extension("alice")).expect("mv");
     recover(&setup, &Known::new());
 }

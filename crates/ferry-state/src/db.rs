@@ -5,8 +5,8 @@
 use crate::error::{Result, StateError};
 use crate::lock::AccountLock;
 use crate::schema;
-use crate::sql::SqlContext;
-use rusqlite::{Connection, OpenFlags};
+use crate::sql::{SqlContext, write_tx};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::ffi::OsString;
 use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -106,6 +106,33 @@ impl State {
     /// The account lock this state holds.
     pub fn lock(&self) -> &AccountLock {
         &self.lock
+    }
+
+    /// Makes sure the database belongs to the account `identity` (its
+    /// server's "user@host"): a database that recorded none yet records
+    /// it; one that recorded another is refused with
+    /// [`StateError::OtherOwner`] and left as it is.
+    pub fn claim(&mut self, identity: &str) -> Result<()> {
+        let tx = write_tx(&mut self.conn).ctx(&self.path, "begin recording the owner")?;
+        let recorded: Option<String> = tx
+            .query_row("SELECT identity FROM owner WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .ctx(&self.path, "read the owner")?;
+        match recorded {
+            Some(recorded) if recorded == identity => Ok(()),
+            Some(recorded) => Err(StateError::OtherOwner {
+                path: self.path.clone(),
+                recorded,
+                now: identity.to_string(),
+            }),
+            None => {
+                tx.execute("INSERT INTO owner (id, identity) VALUES (1, ?1)", [identity])
+                    .ctx(&self.path, "record the owner")?;
+                tx.commit().ctx(&self.path, "record the owner")
+            }
+        }
     }
 }
 

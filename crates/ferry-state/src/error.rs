@@ -80,6 +80,22 @@ pub enum StateError {
         /// How many tables it has.
         tables: i64,
     },
+    /// The database belongs to another account.
+    #[error(
+        "state database {} belongs to {recorded}, not to {now}: was it copied from another \
+         account, or were two accounts' names swapped in the config? Give each account its own; \
+         if it is the same mailbox under a new name, move the file away and the next run pairs \
+         the messages again by Message-ID and size, deleting nothing",
+        path.display()
+    )]
+    OtherOwner {
+        /// The database.
+        path: PathBuf,
+        /// The identity recorded in it.
+        recorded: String,
+        /// The identity of the account that opened it.
+        now: String,
+    },
     /// A stored value is not one ferry could have written.
     #[error("state database {}: {what}", path.display())]
     Corrupt {
@@ -138,3 +154,19 @@ pub enum StateError {
 
 /// The result of a state operation.
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+impl StateError {
+    /// Whether the file is damaged or no database at all (SQLite says so,
+    /// or a stored value is one ferry could not have written): moving it
+    /// away is the way out.
+    pub fn is_damaged(&self) -> bool {
+        match self {
+            StateError::Corrupt { .. } => true,
+            StateError::Sql { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            ),
+            _ => false,
+        }
+    }
+}

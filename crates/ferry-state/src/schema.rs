@@ -23,7 +23,10 @@ use std::path::Path;
 
 /// The migration steps, oldest first. Never edit or reorder a released
 /// step: append a new one.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001-initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001-initial.sql"),
+    include_str!("migrations/0002-owner.sql"),
+];
 
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

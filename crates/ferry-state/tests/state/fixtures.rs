@@ -56,6 +56,22 @@ fn schema_v1_fixture_opens_with_its_rows_intact() {
     assert_eq!(status.pending_intents, 2);
 }
 
+#[test]
+fn schema_v2_fixture_opens_with_its_rows_intact() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("v2.sqlite");
+    std::fs::copy(fixture(2), &path).expect("copy the fixture (never open it in place)");
+    let mut state = State::open(&path).expect("open v2");
+    check_v1(&state);
+    state
+        .claim("ferry@imap.example.org")
+        .expect("no owner recorded yet");
+    drop(state);
+    let status = State::read_status(&path).expect("read").expect("exists");
+    assert_eq!(status.pairs(), 4);
+    assert_eq!(status.pending_intents, 2);
+}
+
 fn validity(v: u32) -> UidValidity {
     UidValidity::new(v).expect("non-zero")
 }

@@ -114,3 +114,30 @@ fn a_failed_upgrade_changes_nothing() {
     assert_eq!(user_version(&path), 0);
     assert_eq!(schema_objects(&path), ["folders"]);
 }
+
+#[test]
+fn a_database_belongs_to_the_account_that_first_claims_it() {
+    let (_dir, path) = temp_db();
+    let mut state = State::open(&path).expect("open");
+    state.claim("ferry@imap.example.org").expect("first claim");
+    state
+        .claim("ferry@imap.example.org")
+        .expect("the same account");
+    let refused = state
+        .claim("alice@imap.example.org")
+        .expect_err("another account");
+    assert!(
+        matches!(&refused, StateError::OtherOwner { recorded, now, .. }
+            if recorded == "ferry@imap.example.org" && now == "alice@imap.example.org"),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("move the file away"),
+        "{refused}"
+    );
+    drop(state);
+    let mut state = reopen(&path).expect("reopen");
+    state
+        .claim("ferry@imap.example.org")
+        .expect("still the first account's");
+}
