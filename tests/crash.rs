@@ -336,16 +336,6 @@ fn left_in_tmp(root: std::path::PathBuf) -> Vec<std::path::PathBuf> {
     left
 }
 
-/// The files in a `tmp/` now that were not in `before`: what the runs
-/// since left there. (A killed run's own `tmp/` file stays: the resumed
-/// run abandons the journaled delivery and downloads the message again
-/// under a new key, so it neither replaces nor removes that file.)
-fn new_in_tmp(setup: &Setup, before: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
-    let mut left = left_in_tmp(setup.maildir());
-    left.retain(|path| !before.contains(path));
-    left
-}
-
 fn message_id_of(path: &Path) -> String {
     std::fs::read_to_string(path)
         .expect("read")
@@ -381,13 +371,12 @@ fn interrupted_at(limit: usize) -> (bool, PerSideWorld) {
         "step {limit}: {:?}\n{stderr}",
         aborted.status
     );
-    let debris = left_in_tmp(setup.maildir());
     let resumed = setup.ferry(&["sync"]);
     assert_eq!(
         resumed.code, 0,
         "resuming after step {limit}\n{stderr}\n{resumed:?}"
     );
-    let left = new_in_tmp(&setup, &debris);
+    let left = left_in_tmp(setup.maildir());
     assert!(
         left.is_empty(),
         "after step {limit} the resumed run left in tmp/: {left:?}"
@@ -511,10 +500,9 @@ fn kill_at_instants(setup: &Setup, instants: &[u64], reference: &PerSideWorld) -
     for &ms in instants {
         killed += usize::from(killed_after(setup, std::time::Duration::from_millis(ms)));
     }
-    let debris = left_in_tmp(setup.maildir());
     let resumed = setup.ferry(&["sync"]);
     assert_eq!(resumed.code, 0, "{resumed:?}");
-    let left = new_in_tmp(setup, &debris);
+    let left = left_in_tmp(setup.maildir());
     assert!(
         left.is_empty(),
         "killed at {instants:?} ms, the resumed run left in tmp/: {left:?}"

@@ -244,6 +244,14 @@ pub trait Store {
         let _ = (folder, changes);
     }
 
+    /// Removes what an unfinished write of `key` into `folder` left behind
+    /// (a Maildir file in `tmp/` of a run that was killed), once the write
+    /// is given up for good. The default does nothing.
+    fn discard_unfinished(&mut self, folder: &str, key: &MessageKey) -> Result<(), Self::Error> {
+        let _ = (folder, key);
+        Ok(())
+    }
+
     /// Says that the run will touch only the messages of `folder` that
     /// `keep` accepts (the rest is unchanged on both sides), once the
     /// folder is planned: a store may let go of what it remembers of the

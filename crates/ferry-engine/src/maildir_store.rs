@@ -602,6 +602,21 @@ impl Store for MaildirStore {
         self.snapshot_with(folder, ScanOptions::default())
     }
 
+    /// Removes the `tmp/` file an interrupted delivery of `key` left.
+    fn discard_unfinished(&mut self, folder: &str, key: &MessageKey) -> Result<(), Error> {
+        let at = self.at(folder)?;
+        let name = at.name_of(key)?;
+        match at.dir.discard_unfinished(name) {
+            Ok(found) => {
+                if found {
+                    tracing::debug!("removed the unfinished delivery tmp/{name} in {folder}");
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.fail(folder, Some(name), e)),
+        }
+    }
+
     /// Cuts the remembered listing of `folder` down to what the plan
     /// touches, and keeps that for carrying it out.
     fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&MessageKey) -> bool) {

@@ -116,6 +116,26 @@ impl Folder {
         scan::scan(&self.dir, options)
     }
 
+    /// Removes what an unfinished delivery under `key` left in `tmp/` (a
+    /// run killed between creating the file and renaming it): the retry
+    /// may use another key. Returns whether there was such a file. A key
+    /// that is no plain file name is refused.
+    pub fn discard_unfinished(&self, key: &str) -> Result<bool> {
+        let path = self.dir.join("tmp").join(key);
+        if key.is_empty() || key.contains('/') || key.starts_with('.') {
+            return Err(Error::io(
+                "discarding",
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a message key"),
+            ));
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("discarding", path, e)),
+        }
+    }
+
     /// The current stamps of `new/` and `cur/`.
     pub fn stamps(&self) -> Result<Stamps> {
         Stamps::of(&self.dir)

@@ -53,6 +53,11 @@ pub(crate) fn recover<F: Store, N: Store>(
         match (found, &intent.action) {
             (Some(key), _) => adopt(state, &intent, key, &mut recovered)?,
             (None, IntentAction::Append { .. }) => unfound_appends.push((intent, folder)),
+            (None, IntentAction::Deliver { pair }) => {
+                discard(far, near, &intent, pair, &folder);
+                state.abandon(intent.id)?;
+                recovered.abandoned += 1;
+            }
             (None, _) => {
                 state.abandon(intent.id)?;
                 recovered.abandoned += 1;
@@ -79,6 +84,33 @@ pub(crate) fn recover<F: Store, N: Store>(
         }
     }
     Ok(recovered)
+}
+
+/// Removes what an interrupted delivery that is given up left behind (its
+/// file in `tmp/`): the message is copied again under a new key. Best
+/// effort: a file left there harms nothing, and mail readers remove such
+/// files after 36 hours.
+fn discard<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    intent: &Intent,
+    pair: &ferry_state::Pair,
+    folder: &str,
+) {
+    let Some(planned) = &pair.keys[intent.side] else {
+        return;
+    };
+    let discarded = match intent.side {
+        Side::Far => far
+            .discard_unfinished(folder, planned)
+            .map_err(|e| e.to_string()),
+        Side::Near => near
+            .discard_unfinished(folder, planned)
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = discarded {
+        tracing::warn!("could not remove what an interrupted copy left: {e}");
+    }
 }
 
 /// Records the pair of an interrupted copy found done under `key`; a key

@@ -267,3 +267,20 @@ fn hook(limit: usize, exdev: bool) -> StepHook {
         Ok(())
     })
 }
+
+/// What a delivery killed before its rename left in `tmp/` is removed by
+/// `discard_unfinished` under its key; nothing else is touched, and a key
+/// that is no plain file name is refused.
+#[test]
+fn an_unfinished_delivery_is_discarded_by_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = Folder::create(dir.path().join("INBOX")).expect("folder");
+    fs::write(folder.path().join("tmp").join(M1), b"half a mess").expect("write");
+    fs::write(folder.path().join("tmp").join(M2), b"another's").expect("write");
+    assert!(folder.discard_unfinished(M1).expect("discard"));
+    assert!(!folder.discard_unfinished(M1).expect("discard again"));
+    assert!(folder.path().join("tmp").join(M2).exists(), "others stay");
+    for bad in ["", "../x", ".hidden", "a/b"] {
+        assert!(folder.discard_unfinished(bad).is_err(), "{bad:?}");
+    }
+}
