@@ -116,17 +116,16 @@ fn sync_account(
         let damaged = e.is_damaged();
         anyhow::Error::new(e).context(match damaged {
             true => format!(
-                "cannot open the state of account {}, which is damaged: move {} away, and the \
-                 next run pairs the messages again by Message-ID and size, deleting nothing",
-                account.name,
+                "cannot open the state, which is damaged: move {} away, and the next run \
+                 pairs the messages again by Message-ID and size, deleting nothing",
                 db.display()
             ),
-            false => format!("cannot open the state of account {}", account.name),
+            false => "cannot open the state".to_string(),
         })
     })?;
     state
         .claim(&account.identity())
-        .with_context(|| format!("cannot use the state of account {}", account.name))?;
+        .context("cannot use the state")?;
     let mut far = connect(account)?;
     // A plan must not even create the Maildir root: a missing one is
     // planned against an empty stand-in (only then is one made: a sync
@@ -220,7 +219,7 @@ impl Settings {
 fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
     let options = account.server_options();
     let mut session = Session::connect_traced(&options, crate::trace::protocol_trace())
-        .with_context(|| format!("cannot connect to the server of account {}", account.name))?;
+        .context("cannot connect to the server")?;
     let credentials = match session.is_authenticated() {
         true => None,
         false => Some(account.credentials()?),

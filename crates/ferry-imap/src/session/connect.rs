@@ -112,7 +112,7 @@ impl Session {
                     "{} bytes arrived after the STARTTLS OK and before the TLS handshake (a command injection attack)",
                     self.framer.buffered()
                 ),
-                hint: None,
+                hint: Some("nothing was sent; something between you and the server tampers with the connection: use tls = \"implicit\" (port 993) if the server supports it".into()),
             });
         }
         self.transport.start_tls(&self.options)?;
