@@ -661,3 +661,28 @@ fn a_refused_body_fetch_fails_that_message_alone_and_the_next_run_fetches_only_i
     assert!(text.contains("INBOX: pulled 0,"), "{text}");
     assert_eq!(files_of(&home, "INBOX"), second, "{text}");
 }
+
+/// `inbox/x` next to `INBOX/x`: a Maildir cannot keep them apart (its
+/// INBOX ignores case), so the one in other letters is refused and named,
+/// never merged into the other's directory.
+#[test]
+fn a_folder_under_inbox_in_other_letters_is_refused_not_merged() {
+    let mut script = logged_in().expect("LIST \"\" \"*\"").send(
+        b"* LIST () \"/\" INBOX\r\n* LIST () \"/\" INBOX/x\r\n* LIST () \"/\" inbox/x\r\n{tag} OK\r\n",
+    );
+    for _ in 0..20 {
+        script = script.expect("*").send(b"{tag} OK\r\n");
+    }
+    let (home, _, text) = run(script, false);
+    assert!(
+        text.contains("\"inbox/x\"") && text.contains("INBOX in other letters"),
+        "{text}"
+    );
+    let written = home.written();
+    assert!(
+        written
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("inbox")),
+        "{written:?}\n{text}"
+    );
+}

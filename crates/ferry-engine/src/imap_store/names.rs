@@ -115,6 +115,12 @@ impl FolderNames {
         if levels.iter().any(|l| l.is_empty()) {
             return Err("it has an empty level");
         }
+        if levels[0] != "INBOX" && levels[0].eq_ignore_ascii_case("INBOX") {
+            return Err(
+                "its first level is INBOX in other letters, which a Maildir cannot keep apart \
+                 from INBOX (give it a local name with folder_map)",
+            );
+        }
         if self.delimiter != Some('/') && levels.iter().any(|l| l.contains('/')) {
             return Err("it contains '/', which is not the server's delimiter");
         }
@@ -203,6 +209,9 @@ mod tests {
         }
         assert_eq!(names.local_name("inbox").as_deref(), Some("INBOX"));
         assert_eq!(names.wire_name("Inbox"), "INBOX");
+        for other_letters in ["inbox/x", "Inbox/Sub/y"] {
+            assert_eq!(names.local_name(other_letters), None, "{other_letters}");
+        }
     }
 
     #[test]
