@@ -128,8 +128,11 @@ impl State {
                 now: identity.to_string(),
             }),
             None => {
-                tx.execute("INSERT INTO owner (id, identity) VALUES (1, ?1)", [identity])
-                    .ctx(&self.path, "record the owner")?;
+                tx.execute(
+                    "INSERT INTO owner (id, identity) VALUES (1, ?1)",
+                    [identity],
+                )
+                .ctx(&self.path, "record the owner")?;
                 tx.commit().ctx(&self.path, "record the owner")
             }
         }
