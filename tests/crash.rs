@@ -918,3 +918,138 @@ fn io_errors_on_the_maildir_stop_the_run_cleanly_and_the_next_converges() {
     let faulted = codes.iter().filter(|c| !c.ends_with("exit 0")).count();
     assert!(faulted >= 8, "the faults did not bite: {codes:?}");
 }
+
+/// Points ferry's config at plain IMAP on 127.0.0.1:`port` (a proxy in
+/// front of the server's plain port, or that port), over one connection,
+/// so that a recording shows every command and response in order.
+fn plain_through(setup: &Setup, port: u16) {
+    let path = setup.home.path().join("config.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+    let mut config: String = config
+        .lines()
+        .filter(|line| !line.starts_with("connections = ") && !line.starts_with("ca_file = "))
+        .map(|line| match line {
+            l if l.starts_with("port = ") => format!("port = {port}\n"),
+            l if l.starts_with("tls = ") => "tls = \"none\"\n".to_string(),
+            l => format!("{l}\n"),
+        })
+        .collect();
+    config.push_str("connections = 1\n");
+    std::fs::write(&path, config).expect("config");
+}
+
+/// The commands and responses of the scenario's conversation that a cut
+/// is aimed at: what is cut, the direction, and the marker whose first
+/// byte the cut falls just after (commands) or just before (responses).
+const PHASES: [(&str, Direction); 14] = [
+    (" LIST ", Direction::ClientToServer),
+    (" SELECT ", Direction::ClientToServer),
+    (" UID FETCH ", Direction::ClientToServer),
+    (" APPEND ", Direction::ClientToServer),
+    (" UID STORE ", Direction::ClientToServer),
+    (" UID MOVE ", Direction::ClientToServer),
+    (" UID EXPUNGE ", Direction::ClientToServer),
+    (" CREATE ", Direction::ClientToServer),
+    ("* LIST ", Direction::ServerToClient),
+    ("[READ-WRITE]", Direction::ServerToClient),
+    ("BODY[] {", Direction::ServerToClient),
+    ("[APPENDUID ", Direction::ServerToClient),
+    ("[COPYUID ", Direction::ServerToClient),
+    ("VANISHED", Direction::ServerToClient),
+];
+
+/// Where each of [`PHASES`] is in a clean run of the scenario over one
+/// plain connection: (marker, direction, byte offset to cut at). A
+/// command is cut a few bytes into it; a response at the start of its
+/// line (for APPENDUID: before the APPEND's tagged OK arrives).
+fn phase_offsets() -> Vec<(&'static str, Direction, u64)> {
+    let setup = scenario();
+    let proxy = FaultProxy::start(setup.dovecot.imap_addr(), Faults::default()).expect("proxy");
+    plain_through(&setup, proxy.port());
+    let run = setup.sync();
+    assert_eq!(run.code, 0, "{run:?}");
+    let recording = proxy.recording();
+    let first = recording.first().expect("a connection");
+    PHASES
+        .iter()
+        .map(|&(marker, direction)| {
+            let bytes = first.bytes(direction);
+            let at = find(bytes, marker.as_bytes())
+                .unwrap_or_else(|| panic!("the scenario has no {marker:?} {direction:?}"));
+            let line_start = bytes[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let cut = match direction {
+                Direction::ClientToServer => at + 3,
+                Direction::ServerToClient => line_start,
+            };
+            (marker, direction, cut as u64)
+        })
+        .collect()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Runs the scenario over one plain connection cut by `cut`, then again
+/// without faults; returns the world once the next run has nothing to do.
+fn plain_cut_by(cut: Cut) -> PerSideWorld {
+    let setup = scenario();
+    let proxy = FaultProxy::start(setup.dovecot.imap_addr(), Faults::default().with_cut(cut))
+        .expect("proxy");
+    plain_through(&setup, proxy.port());
+    let cut_off = setup.ferry(&["sync"]);
+    assert!(!cut_off.stderr.contains("panicked"), "{cut:?}: {cut_off:?}");
+    assert_ne!(cut_off.code, 0, "{cut:?} cut nothing: {cut_off:?}");
+    plain_through(&setup, setup.dovecot.imap_port());
+    let resumed = setup.sync();
+    let left = left_in_tmp(setup.maildir());
+    assert!(left.is_empty(), "after {cut:?}: left in tmp/: {left:?}");
+    let again = setup.sync();
+    assert!(
+        again.stdout.contains(support::NOTHING_DONE),
+        "after {cut:?} the next run still had work: {again:?}\n{resumed:?}"
+    );
+    world(&setup)
+}
+
+/// A cut aimed at each phase of a sync over one connection (LIST,
+/// SELECT, FETCH of a body, APPEND and before its tagged OK, STORE, MOVE,
+/// UID EXPUNGE, CREATE), FIN and RST: each run converges to the clean end.
+#[test]
+fn a_sync_cut_in_each_phase_resumes_to_the_same_end() {
+    let reference = {
+        let setup = scenario();
+        setup.sync();
+        world(&setup)
+    };
+    let mut cuts = Vec::new();
+    for (marker, direction, at) in phase_offsets() {
+        cuts.push((marker, Cut::fin(direction, at).on_connection(0)));
+        cuts.push((marker, Cut::reset(direction, at).on_connection(0)));
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&(marker, cut)) = cuts.get(i) else {
+                        return;
+                    };
+                    let outcome = std::panic::catch_unwind(|| plain_cut_by(cut));
+                    let label = format!("{marker:?} {cut:?}");
+                    if let Some(failure) = failure(&label, outcome, &reference) {
+                        failures.lock().expect("lock").push(failure);
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("lock");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    eprintln!("cut in {} phases, FIN and RST", PHASES.len());
+}
