@@ -11,7 +11,7 @@ use ferry_testkit::{DovecotOptions, USER};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
-use support::{Setup, message};
+use support::{Setup, maildir_letters, message, message_id_of};
 
 /// Every folder of one side: folder -> its messages, sorted.
 type World = BTreeMap<String, Vec<Held>>;
@@ -248,24 +248,6 @@ struct PerSideWorld {
     near: World,
 }
 
-/// IMAP flag names as the Maildir info letters, sorted.
-fn maildir_letters(flags: &[String]) -> String {
-    let mut letters: Vec<char> = flags
-        .iter()
-        .filter_map(|f| match f.as_str() {
-            "\\Draft" => Some('D'),
-            "\\Flagged" => Some('F'),
-            "$Forwarded" => Some('P'),
-            "\\Answered" => Some('R'),
-            "\\Seen" => Some('S'),
-            "\\Deleted" => Some('T'),
-            _ => None,
-        })
-        .collect();
-    letters.sort();
-    letters.into_iter().collect()
-}
-
 /// The folders where `world` differs from `reference`, side by side.
 fn differences(world: &PerSideWorld, reference: &PerSideWorld) -> String {
     let mut out = String::new();
@@ -334,14 +316,6 @@ fn left_in_tmp(root: std::path::PathBuf) -> Vec<std::path::PathBuf> {
         }
     }
     left
-}
-
-fn message_id_of(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .expect("read")
-        .lines()
-        .find_map(|l| l.strip_prefix("Message-ID: ").map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn ferry_with_limit(setup: &Setup, limit: usize) -> Output {

@@ -13,7 +13,7 @@ use ferry_testkit::{DovecotOptions, USER, USER2};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::{NOTHING_DONE, Setup, message};
+use support::{NOTHING_DONE, Setup, maildir_letters, message, message_id_of};
 
 /// One side: folder -> sorted (Message-ID, flags as Maildir letters).
 type Side = BTreeMap<String, Vec<(String, String)>>;
@@ -109,13 +109,6 @@ fn mark_seen(path: &Path) {
     std::fs::rename(path, cur.join(format!("{unique}:2,{info}"))).expect("rename");
 }
 
-/// The Message-ID header of a local file, angle brackets included.
-fn message_id_of(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).expect("read");
-    let id = text.lines().find_map(|l| l.strip_prefix("Message-ID: "));
-    id.unwrap_or_default().to_string()
-}
-
 /// What both sides hold, by folder.
 fn sides(setup: &Setup) -> Sides {
     let mut far = Side::new();
@@ -148,22 +141,6 @@ fn sides(setup: &Setup) -> Sides {
         near.insert(folder, held);
     }
     Sides { far, near }
-}
-
-/// IMAP flag names as Maildir info letters, sorted.
-fn maildir_letters(flags: &[String]) -> String {
-    let letter = |flag: &str| match flag {
-        "\\Draft" => Some('D'),
-        "\\Flagged" => Some('F'),
-        "$Forwarded" => Some('P'),
-        "\\Answered" => Some('R'),
-        "\\Seen" => Some('S'),
-        "\\Deleted" => Some('T'),
-        _ => None,
-    };
-    let mut letters: Vec<char> = flags.iter().filter_map(|f| letter(f)).collect();
-    letters.sort();
-    letters.into_iter().collect()
 }
 
 /// Every (folder, Message-ID) present on both sides: what a state taken

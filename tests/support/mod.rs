@@ -209,6 +209,29 @@ impl Setup {
     }
 }
 
+/// IMAP flag names as the Maildir info letters, sorted.
+pub fn maildir_letters(flags: &[String]) -> String {
+    let letter = |flag: &str| match flag {
+        "\\Draft" => Some('D'),
+        "\\Flagged" => Some('F'),
+        "$Forwarded" => Some('P'),
+        "\\Answered" => Some('R'),
+        "\\Seen" => Some('S'),
+        "\\Deleted" => Some('T'),
+        _ => None,
+    };
+    let mut letters: Vec<char> = flags.iter().filter_map(|f| letter(f)).collect();
+    letters.sort();
+    letters.into_iter().collect()
+}
+
+/// The Message-ID header of a local file, angle brackets included.
+pub fn message_id_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read");
+    let id = text.lines().find_map(|l| l.strip_prefix("Message-ID: "));
+    id.unwrap_or_default().to_string()
+}
+
 pub fn read_subject(path: &Path) -> String {
     let text = std::fs::read_to_string(path).expect("read");
     assert!(!text.contains('\r'), "files are stored with LF");
