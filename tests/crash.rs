@@ -125,6 +125,14 @@ fn scenario() -> Setup {
     setup
 }
 
+/// Both sides after an uninterrupted sync of the [`scenario`]: what every
+/// faulted run must end with.
+fn clean_end() -> PerSideWorld {
+    let setup = scenario();
+    setup.sync();
+    world(&setup)
+}
+
 fn server_uid(setup: &Setup, folder: &str, n: u32) -> u32 {
     let id = format!("<m{n}@sync.test>");
     setup
@@ -372,11 +380,7 @@ fn interrupted_at(limit: usize) -> (bool, PerSideWorld) {
 
 #[test]
 fn a_sync_killed_after_any_step_resumes_to_the_same_end() {
-    let reference = {
-        let setup = scenario();
-        setup.sync();
-        world(&setup)
-    };
+    let reference = clean_end();
     assert_eq!(reference.far, reference.near, "the reference run converges");
     let workers = 3;
     let next = std::sync::atomic::AtomicUsize::new(1);
@@ -560,16 +564,7 @@ fn a_busy_two_way_sync_killed_at_random_instants_converges_to_the_same_end() {
 /// Points ferry's config at 127.0.0.1:`port` (a fault proxy, or the server
 /// itself again).
 fn connect_to(setup: &Setup, port: u16) {
-    let path = setup.home.path().join("config.toml");
-    let config = std::fs::read_to_string(&path).expect("config");
-    let config: String = config
-        .lines()
-        .map(|line| match line.starts_with("port = ") {
-            true => format!("port = {port}\n"),
-            false => format!("{line}\n"),
-        })
-        .collect();
-    std::fs::write(&path, config).expect("config");
+    support::set_port(&setup.home.path().join("config.toml"), port);
 }
 
 /// The bytes each way on the first connection of a clean run of the
@@ -617,11 +612,7 @@ fn cut_by(cut: Cut) -> PerSideWorld {
 
 #[test]
 fn a_sync_cut_off_at_any_point_resumes_to_the_same_end() {
-    let reference = {
-        let setup = scenario();
-        setup.sync();
-        world(&setup)
-    };
+    let reference = clean_end();
     let (sent, received) = first_connection_bytes();
     // Every 19th of the way, each direction, FIN and RST.
     let points = 18u64;
@@ -867,11 +858,7 @@ fn io_failing(call: &str, after: u32) -> (i32, PerSideWorld) {
 /// so, leaves nothing half-written, and the next run ends as a clean one.
 #[test]
 fn io_errors_on_the_maildir_stop_the_run_cleanly_and_the_next_converges() {
-    let reference = {
-        let setup = scenario();
-        setup.sync();
-        world(&setup)
-    };
+    let reference = clean_end();
     let mut failures = Vec::new();
     let mut codes = Vec::new();
     // The scenario writes two files and fsyncs about a dozen times.
@@ -898,18 +885,14 @@ fn io_errors_on_the_maildir_stop_the_run_cleanly_and_the_next_converges() {
 /// so that a recording shows every command and response in order.
 fn plain_through(setup: &Setup, port: u16) {
     let path = setup.home.path().join("config.toml");
+    support::edit_config(&path, |line| match line {
+        l if l.starts_with("connections = ") || l.starts_with("ca_file = ") => None,
+        l if l.starts_with("port = ") => Some(format!("port = {port}")),
+        l if l.starts_with("tls = ") => Some("tls = \"none\"".to_string()),
+        l => Some(l.to_string()),
+    });
     let config = std::fs::read_to_string(&path).expect("config");
-    let mut config: String = config
-        .lines()
-        .filter(|line| !line.starts_with("connections = ") && !line.starts_with("ca_file = "))
-        .map(|line| match line {
-            l if l.starts_with("port = ") => format!("port = {port}\n"),
-            l if l.starts_with("tls = ") => "tls = \"none\"\n".to_string(),
-            l => format!("{l}\n"),
-        })
-        .collect();
-    config.push_str("connections = 1\n");
-    std::fs::write(&path, config).expect("config");
+    std::fs::write(&path, config + "connections = 1\n").expect("config");
 }
 
 /// The commands and responses of the scenario's conversation that a cut
@@ -994,11 +977,7 @@ fn plain_cut_by(cut: Cut) -> PerSideWorld {
 /// UID EXPUNGE, CREATE), FIN and RST: each run converges to the clean end.
 #[test]
 fn a_sync_cut_in_each_phase_resumes_to_the_same_end() {
-    let reference = {
-        let setup = scenario();
-        setup.sync();
-        world(&setup)
-    };
+    let reference = clean_end();
     let mut cuts = Vec::new();
     for (marker, direction, at) in phase_offsets() {
         cuts.push((marker, Cut::fin(direction, at).on_connection(0)));

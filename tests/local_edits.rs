@@ -18,11 +18,10 @@
 
 mod support;
 
-use ferry_testkit::proxy::{FaultProxy, Faults};
-use ferry_testkit::{Dovecot, DovecotOptions, USER};
+use ferry_testkit::proxy::FaultProxy;
+use ferry_testkit::{DovecotOptions, USER};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use support::{NOTHING_DONE, Run, Setup, message};
 
 /// The two folders of the account and the first message number of each.
@@ -35,19 +34,6 @@ fn lf(n: u32) -> Vec<u8> {
 
 fn id(n: u32) -> String {
     format!("<m{n}@sync.test>")
-}
-
-/// A private Dovecot behind a 40 ms-each-way proxy (kept alive by the
-/// caller) and a home whose config points ferry at the proxy.
-fn slow_account() -> (Setup, FaultProxy) {
-    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
-    let proxy = FaultProxy::start(
-        dovecot.imaps_addr(),
-        Faults::default().with_latency(Duration::from_millis(40)),
-    )
-    .expect("proxy");
-    let setup = Setup::with_port(dovecot, proxy.port(), "");
-    (setup, proxy)
 }
 
 /// The Message-ID of a local file (`None` for a file without one).
@@ -337,7 +323,7 @@ fn is_plan_line(line: &str) -> bool {
 /// of each folder: `b+1..=b+6` seen (in `cur/`), `b+7` and `b+8` unseen
 /// (in `new/`).
 fn synced_account() -> (Setup, FaultProxy) {
-    let (setup, proxy) = slow_account();
+    let (setup, proxy) = Setup::distant(DovecotOptions::default(), "");
     let mut client = setup.dovecot.client().expect("client");
     client.create("Archive").expect("create");
     for (folder, b) in FOLDERS {
@@ -663,7 +649,7 @@ fn assert_the_others_untouched(setup: &Setup, before: &BTreeMap<String, ServerCo
 fn edit_content_during_a_sync(
     flagged_meanwhile: bool,
 ) -> (Setup, FaultProxy, [Run; 3], BTreeMap<String, ServerCopy>) {
-    let (setup, proxy) = slow_account();
+    let (setup, proxy) = Setup::distant(DovecotOptions::default(), "");
     setup.append_messages("INBOX", 1..=6, &["\\Seen"]);
     setup.sync();
     let before = server_by_id(&setup, "INBOX");

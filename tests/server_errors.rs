@@ -6,10 +6,8 @@
 
 mod support;
 
-use ferry_testkit::proxy::{FaultProxy, Faults};
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
 use std::path::Path;
-use std::time::Duration;
 use support::{NOTHING_DONE, Setup, message};
 
 /// Writes message `n` (LF line endings) into `folder`'s `cur/`, padded
@@ -110,15 +108,9 @@ fn a_message_over_quota_is_skipped_named_and_uploaded_once_there_is_room() {
 /// what to do, rather than delete its local copy).
 #[test]
 fn a_folder_deleted_on_the_server_during_the_run_skips_only_that_folder() {
-    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
     // 40 ms each way: ferry's MOVE reaches the server well after the other
     // client's DELETE, which goes straight to it.
-    let proxy = FaultProxy::start(
-        dovecot.imaps_addr(),
-        Faults::default().with_latency(Duration::from_millis(40)),
-    )
-    .expect("proxy");
-    let setup = Setup::with_port(dovecot, proxy.port(), "");
+    let (setup, _proxy) = Setup::distant(DovecotOptions::default(), "");
     let mut client = setup.dovecot.client().expect("client");
     client.create("Work").expect("create");
     setup.append_messages("INBOX", 1..=2, &[]);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use ferry_testkit::proxy::{FaultProxy, Faults};
+use ferry_testkit::proxy::FaultProxy;
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -1622,14 +1622,7 @@ fn connections(trace: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 /// A server 80 ms of round trip away (so that helper connections are up
 /// while the main one still works), and ferry set to `connections`.
 fn distant_setup(options: DovecotOptions, connections: u32) -> (Setup, FaultProxy) {
-    let dovecot = Dovecot::start(options).expect("dovecot");
-    let proxy = FaultProxy::start(
-        dovecot.imaps_addr(),
-        Faults::default().with_latency(Duration::from_millis(40)),
-    )
-    .expect("proxy");
-    let extra = format!("connections = {connections}\n");
-    (Setup::with_port(dovecot, proxy.port(), &extra), proxy)
+    Setup::distant(options, &format!("connections = {connections}\n"))
 }
 
 /// Answers every folder's first message locally (a flag change to push).

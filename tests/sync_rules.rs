@@ -12,7 +12,6 @@
 
 mod support;
 
-use ferry_testkit::proxy::{FaultProxy, Faults};
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -1423,16 +1422,7 @@ fn a_60_mib_message_syncs_both_ways_in_bounded_memory() {
 // ---------------------------------------------------------------------
 
 fn another_client_changes_flags_during_a_sync(options: DovecotOptions, hidden: bool) {
-    let dovecot = Dovecot::start(options).expect("dovecot");
-    // 40 ms each way between ferry and the server: every round trip of
-    // ferry's takes 80 ms, so a run lasts long enough for the other client
-    // to act in the middle of it.
-    let proxy = FaultProxy::start(
-        dovecot.imaps_addr(),
-        Faults::default().with_latency(Duration::from_millis(40)),
-    )
-    .expect("proxy");
-    let setup = Setup::with_port(dovecot, proxy.port(), "");
+    let (setup, proxy) = Setup::distant(options, "");
     let mut client = setup.dovecot.client().expect("client");
     for n in 1..=8 {
         let flags: &[&str] = if n <= 4 {
@@ -1607,13 +1597,7 @@ fn another_client_changing_flags_during_a_sync_loses_nothing_without_extensions(
 /// change on the server, nothing twice.
 #[test]
 fn another_client_appending_moving_and_expunging_during_a_sync_loses_nothing() {
-    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
-    let proxy = FaultProxy::start(
-        dovecot.imaps_addr(),
-        Faults::default().with_latency(Duration::from_millis(40)),
-    )
-    .expect("proxy");
-    let setup = Setup::with_port(dovecot, proxy.port(), "connections = 1\n");
+    let (setup, _proxy) = Setup::distant(DovecotOptions::default(), "connections = 1\n");
     let mut client = setup.dovecot.client().expect("client");
     client.create("Archive").expect("create");
     setup.append_messages("INBOX", 1..=8, &["\\Seen"]);

@@ -2,6 +2,7 @@
 //! a config for it, and the `ferry` binary run against both.
 #![allow(dead_code)]
 
+use ferry_testkit::proxy::{FaultProxy, Faults};
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -74,6 +75,21 @@ impl Setup {
         std::fs::write(&path, config).expect("config");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         setup
+    }
+
+    /// A private Dovecot started with `options` behind a proxy that adds
+    /// 40 ms each way (every round trip of ferry's takes 80 ms, so a run
+    /// lasts long enough for another client to act in the middle of it),
+    /// and a home whose config, with `extra` lines, points ferry at the
+    /// proxy. The proxy lives as long as the caller keeps it.
+    pub fn distant(options: DovecotOptions, extra: &str) -> (Setup, FaultProxy) {
+        let dovecot = Dovecot::start(options).expect("dovecot");
+        let proxy = FaultProxy::start(
+            dovecot.imaps_addr(),
+            Faults::default().with_latency(Duration::from_millis(40)),
+        )
+        .expect("proxy");
+        (Setup::with_port(dovecot, proxy.port(), extra), proxy)
     }
 
     /// Puts messages `numbers` ([`message`]) into `folder` on the server,
@@ -230,6 +246,24 @@ pub fn message_id_of(path: &Path) -> String {
     let text = std::fs::read_to_string(path).expect("read");
     let id = text.lines().find_map(|l| l.strip_prefix("Message-ID: "));
     id.unwrap_or_default().to_string()
+}
+
+/// Rewrites the config file at `path` line by line with `edit`.
+pub fn edit_config(path: &Path, edit: impl Fn(&str) -> Option<String>) {
+    let config = std::fs::read_to_string(path).expect("config");
+    let config: String = config
+        .lines()
+        .filter_map(|line| edit(line).map(|l| l + "\n"))
+        .collect();
+    std::fs::write(path, config).expect("config");
+}
+
+/// Points the config at `path` at 127.0.0.1:`port`.
+pub fn set_port(path: &Path, port: u16) {
+    edit_config(path, |line| match line.starts_with("port = ") {
+        true => Some(format!("port = {port}")),
+        false => Some(line.to_string()),
+    });
 }
 
 pub fn read_subject(path: &Path) -> String {
