@@ -31,7 +31,8 @@
 //!
 //! With more connections allowed ([`ImapStore::with_helpers`]), the next
 //! folders are listed, and their flag changes pushed, ahead on helper
-//! sessions (module `ahead`).
+//! sessions (module `ahead`), and large reads are shared with them (module
+//! `spread`).
 
 mod ahead;
 mod append;
@@ -41,6 +42,7 @@ mod error;
 mod folders;
 mod messages;
 mod names;
+mod spread;
 
 pub use ahead::Opener;
 pub use error::{ImapStoreError, Refusal};
@@ -311,7 +313,7 @@ impl ImapStore {
                 tracing::debug!("listing {folder:?} on a helper failed ({e}); listing it again");
                 None
             }
-            ahead::Done::Flagged(..) => None,
+            ahead::Done::Flagged(..) | ahead::Done::Read(_) => None,
         }
     }
 

@@ -1208,3 +1208,98 @@ fn a_flag_change_in_a_folder_selected_anew_misses_no_expunge() {
     let sent = sent.lock().expect("trace").join("\n");
     assert!(sent.contains("UID SEARCH UID 1:2"), "{sent}");
 }
+
+/// Puts `count` small messages (and one of 1.5 MiB, the last) straight
+/// into the server's INBOX; their bodies, in UID order.
+fn many_messages(dovecot: &Dovecot, count: usize) -> Vec<Vec<u8>> {
+    let maildir = dovecot.maildir(USER);
+    for dir in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(dir)).expect("maildir");
+    }
+    let cur = maildir.join("cur");
+    let mut bodies: Vec<Vec<u8>> = (0..count).map(|n| message(n, 2_000)).collect();
+    bodies.push(message(count, 1_500_000));
+    for (n, body) in bodies.iter().enumerate() {
+        let name = cur.join(format!("{}.M{n}P1.test:2,S", 1_700_000_000 + n));
+        std::fs::write(name, body).expect("write");
+    }
+    dovecot.fix_ownership().expect("ownership");
+    bodies
+}
+
+/// Reads every message of INBOX with `s`: the bodies, in UID order.
+fn read_inbox(s: &mut ImapStore) -> Vec<Vec<u8>> {
+    let keys: Vec<MessageKey> = (s.snapshot("INBOX").expect("snapshot").messages)
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    let mut got = Collect::default();
+    let results = s.read_bodies("INBOX", &keys, &mut got).expect("read");
+    assert_eq!(results.len(), keys.len());
+    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    assert_eq!(got.ended, keys.len(), "each message once");
+    let mut bodies: Vec<(u32, Vec<u8>)> = (got.messages.into_iter())
+        .map(|(incoming, body)| (uid_number(&incoming.source), body))
+        .collect();
+    bodies.sort();
+    bodies.into_iter().map(|(_, body)| body).collect()
+}
+
+fn uid_number(key: &MessageKey) -> u32 {
+    match key {
+        MessageKey::Uid(uid) => uid.get(),
+        MessageKey::Name(name) => panic!("not a UID: {name}"),
+    }
+}
+
+/// Has the helpers of `s` connect (they list a folder ahead) before a test
+/// gives them work.
+fn warm_up(s: &mut ImapStore, dovecot: &Dovecot, helper_sent: &Trace) {
+    dovecot.client().expect("client").create("F0").expect("F0");
+    s.list_ahead("F0", None);
+    wait_for(helper_sent, &["SELECT F0"]);
+    s.snapshot("F0").expect("F0");
+}
+
+#[test]
+fn a_large_read_is_spread_over_the_helper_sessions() {
+    let dovecot = start(DovecotOptions::default());
+    let bodies = many_messages(&dovecot, 900);
+    let (mut s, sent, helper_sent) = store_with_helpers(&dovecot, 2);
+    warm_up(&mut s, &dovecot, &helper_sent);
+    assert!(read_inbox(&mut s) == bodies, "every body, intact");
+    let helpers = helper_sent.lock().expect("trace").join("\n");
+    assert!(
+        helpers.contains("SELECT INBOX") && helpers.contains("(UID BODY.PEEK[])"),
+        "helpers read bodies: {helpers}"
+    );
+    let large = format!("UID FETCH {} (UID BODY.PEEK[])", bodies.len());
+    assert!(!helpers.contains(&large), "the large one is not a helper's");
+    let main = sent.lock().expect("trace").join("\n");
+    assert!(main.contains(&large), "the main session streams it: {main}");
+}
+
+#[test]
+fn a_helper_lost_in_the_middle_of_a_read_leaves_its_messages_to_the_main_session() {
+    let dovecot = start(DovecotOptions::default());
+    let bodies = many_messages(&dovecot, 900);
+    // The helper's connection ends in its first piece of the read.
+    let cut = Cut::fin(Direction::ServerToClient, 60_000);
+    let proxy =
+        FaultProxy::start(dovecot.imap_addr(), Faults::default().with_cut(cut)).expect("proxy");
+    let (s, sent) = store(&dovecot);
+    let helper_sent: Trace = Arc::default();
+    let (port, sink) = (proxy.port(), helper_sent.clone());
+    let opener: Opener = Arc::new(move |_| session_at(port, &sink));
+    let mut s = s.with_helpers(opener, 1);
+    warm_up(&mut s, &dovecot, &helper_sent);
+    assert!(read_inbox(&mut s) == bodies, "every body, intact");
+    let helpers = helper_sent.lock().expect("trace").join("\n");
+    assert!(helpers.contains("(UID BODY.PEEK[])"), "{helpers}");
+    let main = sent.lock().expect("trace").join("\n");
+    let fetched_by_main = main.matches("(UID BODY.PEEK[])").count();
+    assert!(
+        fetched_by_main > 250 && fetched_by_main < bodies.len(),
+        "the main session read its own and the helper's unfinished piece: {fetched_by_main}"
+    );
+}

@@ -21,9 +21,12 @@
 //!
 //! A helper refuses to change flags in a folder whose UIDVALIDITY is not
 //! the one the main session's snapshot saw, as the main session does (see
-//! [`ImapStore`]). Everything else that changes the server (copies,
-//! removals, moves, folders) stays on the main session.
+//! [`ImapStore`]). Helpers also read pieces of a large read (module
+//! `spread`), which report to their reader rather than to the board.
+//! Everything else that changes the server (copies, removals, moves,
+//! folders) stays on the main session.
 
+use super::spread::Piece;
 use super::{FolderNames, ImapStore, ImapStoreError, Result};
 use ferry_core::store::{FlagChange, Since, Snapshot, Store};
 use ferry_imap::Session;
@@ -44,6 +47,8 @@ pub(super) enum Kind {
     List,
     /// Push flag changes to it.
     Flags,
+    /// Read a piece of a read spread over the connections, by its number.
+    Piece(u64),
 }
 
 /// One piece of work, as asked.
@@ -52,6 +57,8 @@ pub(super) enum Job {
     List(Option<Since>),
     /// These flag changes, in a folder whose snapshot saw this UIDVALIDITY.
     Flags(Vec<FlagChange>, Option<u32>),
+    /// A piece of a read (see module `spread`), by its number.
+    Piece(u64, Piece),
 }
 
 impl Job {
@@ -59,6 +66,7 @@ impl Job {
         match self {
             Job::List(_) => Kind::List,
             Job::Flags(..) => Kind::Flags,
+            Job::Piece(number, _) => Kind::Piece(*number),
         }
     }
 }
@@ -69,11 +77,17 @@ pub(super) enum Done {
     Listed(Result<Snapshot>),
     /// Flag changes: which were made, for exactly these changes.
     Flagged(Vec<FlagChange>, Result<Vec<Result<()>>>),
+    /// A piece read: its messages went to the reader, and this is whether
+    /// it failed.
+    Read(bool),
 }
 
 impl Done {
     fn failed(&self) -> bool {
-        matches!(self, Done::Listed(Err(_)) | Done::Flagged(_, Err(_)))
+        matches!(
+            self,
+            Done::Listed(Err(_)) | Done::Flagged(_, Err(_)) | Done::Read(true)
+        )
     }
 }
 
@@ -158,6 +172,8 @@ impl Shared {
 /// The helper sessions of one [`ImapStore`].
 pub(super) struct Ahead {
     shared: Arc<Shared>,
+    /// The number of the next piece of a read.
+    next_piece: u64,
 }
 
 impl fmt::Debug for Ahead {
@@ -182,6 +198,7 @@ impl Ahead {
         };
         Ahead {
             shared: Arc::new(shared),
+            next_piece: 0,
         }
     }
 
@@ -202,6 +219,32 @@ impl Ahead {
         self.shared.open_more(&mut board);
         drop(board);
         self.shared.changed.notify_all();
+    }
+
+    /// Has `piece` of a read of `folder` read on a helper; returns its
+    /// number. What it reads goes to the reader (see module `spread`).
+    pub(super) fn request_piece(&mut self, folder: &str, piece: Piece) -> u64 {
+        let number = self.next_piece;
+        self.next_piece += 1;
+        self.request(folder, Job::Piece(number, piece));
+        number
+    }
+
+    /// Piece `number` of a read of `folder`, if no helper has started it
+    /// (it is withdrawn: the caller reads it).
+    pub(super) fn withdraw_piece(&mut self, folder: &str, number: u64) -> Option<Piece> {
+        let id = (Kind::Piece(number), folder.to_string());
+        let mut board = self.shared.board();
+        match board.slots.remove(&id)? {
+            Slot::Queued(Job::Piece(_, piece)) => {
+                board.queue.retain(|queued| *queued != id);
+                Some(piece)
+            }
+            other => {
+                board.slots.insert(id, other);
+                None
+            }
+        }
     }
 
     /// What a helper did of the `kind` of work for `folder`; `None` when
@@ -262,10 +305,13 @@ fn helper(shared: &Arc<Shared>, number: usize) {
             }))
         });
         let broken = panicked || (done.failed() && store.broken.is_some());
-        shared
-            .board()
-            .slots
-            .insert((kind, folder), Slot::Done(done));
+        let mut board = shared.board();
+        match kind {
+            // A piece reports to its reader, not here.
+            Kind::Piece(_) => drop(board.slots.remove(&(kind, folder))),
+            _ => drop(board.slots.insert((kind, folder), Slot::Done(done))),
+        }
+        drop(board);
         shared.changed.notify_all();
         if broken {
             tracing::debug!("connection {number} lost; going on with fewer");
@@ -290,6 +336,7 @@ fn work(store: &mut ImapStore, folder: &str, job: Job) -> Done {
             let result = store.set_flags(folder, &changes);
             Done::Flagged(changes, result)
         }
+        Job::Piece(_, piece) => Done::Read(piece.run(store, folder).is_err()),
     }
 }
 

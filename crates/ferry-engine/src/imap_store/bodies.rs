@@ -38,7 +38,7 @@ const BODY_WINDOW: usize = 128;
 /// What is fetched before the bodies.
 const META_ITEMS: &str = "UID FLAGS INTERNALDATE RFC822.SIZE";
 
-type ItemResult = Keyed<(), ImapStoreError>;
+pub(super) type ItemResult = Keyed<(), ImapStoreError>;
 
 impl ImapStore {
     /// [`Store::read_bodies`](ferry_core::store::Store::read_bodies).
@@ -52,16 +52,34 @@ impl ImapStore {
         let (mut uids, mut results) = split_keys(keys);
         let mut seen = HashSet::with_capacity(uids.len());
         uids.retain(|uid| seen.insert(*uid));
-        let meta = self.fetch_meta(folder, &uids)?;
+        results.extend(self.read_uids(folder, &uids, target)?);
+        Ok(results)
+    }
+
+    /// Reads `uids` (distinct) of the selected `folder`, over the helper
+    /// sessions too when there are enough.
+    pub(super) fn read_uids(
+        &mut self,
+        folder: &str,
+        uids: &[u32],
+        target: &mut dyn BodyTarget,
+    ) -> Result<Vec<ItemResult>> {
+        let meta = self.fetch_meta(folder, uids)?;
+        let mut results = Vec::new();
         let mut present = Vec::with_capacity(uids.len());
-        for uid in uids {
+        for &uid in uids {
             match (meta.get(&uid), uid_key(uid)) {
                 (Some(incoming), _) => present.push(incoming.clone()),
                 (None, Some(key)) => results.push((key.clone(), Err(vanished(folder, key)))),
                 (None, None) => {}
             }
         }
-        results.extend(self.pump_bodies(folder, present, target)?);
+        drop(meta);
+        let read = match self.spreads(present.len()) {
+            true => self.read_spread(folder, present, target)?,
+            false => self.pump_bodies(folder, present, target)?,
+        };
+        results.extend(read);
         Ok(results)
     }
 
@@ -84,7 +102,7 @@ impl ImapStore {
     /// When the session is lost on the way, the messages delivered before
     /// keep their results (their bytes reached the target) and the others
     /// get the failure.
-    fn pump_bodies(
+    pub(super) fn pump_bodies(
         &mut self,
         folder: &str,
         messages: Vec<Incoming>,

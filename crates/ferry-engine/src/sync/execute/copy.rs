@@ -16,6 +16,7 @@ use ferry_plan::folder::Action;
 use ferry_state::{IntentAction, IntentId, NewIntent, PairChange, State};
 use std::collections::HashMap;
 use std::io;
+use std::time::{Duration, Instant};
 
 /// One message to copy.
 struct Item<'a> {
@@ -30,10 +31,17 @@ struct Item<'a> {
 /// fetch, the last answers) and a stop request waits at most for one.
 const BATCH: usize = 2000;
 
-/// At most how many bytes of messages one batch copies (a lone larger
-/// message is a batch of its own), so that a stop request is not kept
-/// waiting long on a slow line.
-const BATCH_BYTES: u64 = 16 << 20;
+/// How long a batch should take: a stop request waits for one batch, and
+/// each batch costs a few round trips and two durable transactions.
+const BATCH_TIME: Duration = Duration::from_secs(2);
+
+/// The bytes the first batch copies, and the least any batch copies (a lone
+/// larger message is a batch of its own); later batches copy what the
+/// line carried in [`BATCH_TIME`] before, up to [`MAX_BATCH_BYTES`].
+const MIN_BATCH_BYTES: u64 = 16 << 20;
+
+/// The most bytes one batch copies.
+const MAX_BATCH_BYTES: u64 = 256 << 20;
 
 /// The size assumed for a message whose size the snapshot did not give.
 const UNKNOWN_SIZE: u64 = 64 << 10;
@@ -49,9 +57,11 @@ pub(crate) fn run_copies<F: Store, N: Store>(
     control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    let mut budget = BatchBudget::default();
     let mut from_far = items(run, actions, Side::Far);
     while !from_far.is_empty() && !control.stop_requested() {
-        let rest = from_far.split_off(batch_len(&from_far));
+        let rest = from_far.split_off(batch_len(&from_far, budget.bytes));
+        let started = budget.start(&from_far);
         copy_batch(
             (far, near),
             Side::Far,
@@ -61,11 +71,13 @@ pub(crate) fn run_copies<F: Store, N: Store>(
             control,
             report,
         )?;
+        budget.learn(started);
         from_far = rest;
     }
     let mut from_near = items(run, actions, Side::Near);
     while !from_near.is_empty() && !control.stop_requested() {
-        let rest = from_near.split_off(batch_len(&from_near));
+        let rest = from_near.split_off(batch_len(&from_near, budget.bytes));
+        let started = budget.start(&from_near);
         copy_batch(
             (near, far),
             Side::Near,
@@ -75,18 +87,52 @@ pub(crate) fn run_copies<F: Store, N: Store>(
             control,
             report,
         )?;
+        budget.learn(started);
         from_near = rest;
     }
     Ok(())
 }
 
+/// How many bytes the next batch copies: as many as the line carried in
+/// [`BATCH_TIME`], as last measured.
+struct BatchBudget {
+    bytes: u64,
+}
+
+impl Default for BatchBudget {
+    fn default() -> Self {
+        BatchBudget {
+            bytes: MIN_BATCH_BYTES,
+        }
+    }
+}
+
+impl BatchBudget {
+    /// A batch of `items` starts: its size, and when.
+    fn start(&self, items: &[Item<'_>]) -> (u64, Instant) {
+        (items.iter().map(Item::size).sum(), Instant::now())
+    }
+
+    /// A batch that `start` described is done: adjust to its speed.
+    fn learn(&mut self, (bytes, started): (u64, Instant)) {
+        self.adjust(bytes, started.elapsed());
+    }
+
+    /// `bytes` took `took`: the next batch takes [`BATCH_TIME`] at that rate.
+    fn adjust(&mut self, bytes: u64, took: Duration) {
+        let rate = bytes as f64 / took.as_secs_f64().max(0.001);
+        let wanted = (rate * BATCH_TIME.as_secs_f64()) as u64;
+        self.bytes = wanted.clamp(MIN_BATCH_BYTES, MAX_BATCH_BYTES);
+    }
+}
+
 /// How many of `items` (at least one) the next batch takes: up to
-/// [`BATCH`] messages and [`BATCH_BYTES`].
-fn batch_len(items: &[Item<'_>]) -> usize {
+/// [`BATCH`] messages and `max_bytes`.
+fn batch_len(items: &[Item<'_>], max_bytes: u64) -> usize {
     let mut bytes = 0;
     let fits = items.iter().take(BATCH).take_while(|item| {
-        bytes += item.meta.and_then(|m| m.size).unwrap_or(UNKNOWN_SIZE);
-        bytes <= BATCH_BYTES
+        bytes += item.size();
+        bytes <= max_bytes
     });
     fits.count().max(1).min(items.len())
 }
@@ -109,6 +155,13 @@ fn items<'a>(run: &'a FolderRun<'_>, actions: &[Action], from: Side) -> Vec<Item
             _ => None,
         })
         .collect()
+}
+
+impl Item<'_> {
+    /// The message's size, as the snapshot gave it.
+    fn size(&self) -> u64 {
+        self.meta.and_then(|m| m.size).unwrap_or(UNKNOWN_SIZE)
+    }
 }
 
 /// What streaming learnt of one message.
@@ -478,7 +531,7 @@ mod tests {
                 meta: Some(m),
             })
             .collect();
-        batch_len(&items)
+        batch_len(&items, MIN_BATCH_BYTES)
     }
 
     #[test]
@@ -492,5 +545,20 @@ mod tests {
         let unknown = sized(&vec![None; 1_000]);
         assert_eq!(batch_of(&unknown), 256);
         assert_eq!(batch_of(&sized(&[Some(5)])), 1);
+    }
+
+    #[test]
+    fn batches_grow_with_the_line_and_stay_bounded() {
+        let mut budget = BatchBudget::default();
+        assert_eq!(budget.bytes, MIN_BATCH_BYTES);
+        let second = Duration::from_secs(1);
+        // 24 MiB in a second: a batch of 2 seconds is 48 MiB.
+        budget.adjust(24 << 20, second);
+        assert_eq!(budget.bytes, 48 << 20);
+        budget.adjust(1 << 30, second);
+        assert_eq!(budget.bytes, MAX_BATCH_BYTES);
+        // A slow line: back to the least.
+        budget.adjust(1 << 20, 10 * second);
+        assert_eq!(budget.bytes, MIN_BATCH_BYTES);
     }
 }
