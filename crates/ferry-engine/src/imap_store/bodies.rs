@@ -24,7 +24,7 @@ use ferry_core::MessageKey;
 use ferry_core::store::{BodyTarget, Incoming, Keyed};
 use ferry_imap::Session;
 use ferry_imap::proto::command::{Command, uid_set};
-use ferry_imap::proto::framing::LiteralSink;
+use ferry_imap::proto::framing::{KeepInMemory, LiteralSink};
 use ferry_imap::proto::response::{Fetch, Untagged};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -83,18 +83,31 @@ impl ImapStore {
         Ok(results)
     }
 
-    /// The flags, dates and sizes of `uids`, as the messages to deliver.
+    /// The flags, dates and sizes of `uids`, as the messages to deliver:
+    /// one command per [`UIDS_PER_COMMAND`] UIDs, pipelined.
     fn fetch_meta(&mut self, folder: &str, uids: &[u32]) -> Result<HashMap<u32, Incoming>> {
         let mut meta = HashMap::with_capacity(uids.len());
-        for chunk in uids.chunks(UIDS_PER_COMMAND) {
-            self.session
-                .uid_fetch_each(&uid_set(chunk), META_ITEMS, None, &mut |fetch| {
-                    if let Some((uid, incoming)) = incoming(fetch) {
-                        meta.insert(uid, incoming);
-                    }
-                })
-                .map_err(|e| ImapStoreError::folder(folder, e))?;
-        }
+        let commands = uids.chunks(UIDS_PER_COMMAND).map(|chunk| {
+            Command::new("UID FETCH")
+                .raw(&uid_set(chunk))
+                .raw(&format!("({META_ITEMS})"))
+        });
+        let mut handler = |u: Untagged| match u {
+            Untagged::Fetch(fetch) if fetch.uid.is_some() => {
+                if let Some((uid, incoming)) = incoming(fetch) {
+                    meta.insert(uid, incoming);
+                }
+                None
+            }
+            other => Some(other),
+        };
+        self.session
+            .pipeline(
+                commands,
+                |session, command| session.send(command),
+                |session, tag| session.wait(tag, &mut handler, &mut KeepInMemory),
+            )
+            .map_err(|e| ImapStoreError::folder(folder, e))?;
         Ok(meta)
     }
 

@@ -40,8 +40,10 @@ const WAITING: usize = 16;
 
 /// What a helper sends the calling thread.
 pub(super) enum FromHelper {
-    /// A message read whole.
-    Message(Incoming, Vec<u8>),
+    /// A message read whole, in the pieces it arrived in (each at most a
+    /// socket read: no large allocation, which would make the allocator
+    /// keep freed memory).
+    Message(Incoming, Vec<Vec<u8>>),
     /// A piece is finished (or was dropped unfinished).
     Finished,
 }
@@ -97,19 +99,18 @@ impl Drop for Piece {
 /// A helper's destination: collects each message and sends it whole.
 struct Forward<'s> {
     sender: &'s SyncSender<FromHelper>,
-    current: Option<(Incoming, Vec<u8>)>,
+    current: Option<(Incoming, Vec<Vec<u8>>)>,
 }
 
 impl BodyTarget for Forward<'_> {
     fn begin(&mut self, message: &Incoming) -> io::Result<()> {
-        let room = usize::try_from(message.size.min(HELPER_MAX_SIZE)).unwrap_or(0);
-        self.current = Some((message.clone(), Vec::with_capacity(room)));
+        self.current = Some((message.clone(), Vec::new()));
         Ok(())
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some((_, body)) = &mut self.current {
-            body.extend_from_slice(data);
+            body.push(data.to_vec());
         }
         Ok(())
     }
@@ -141,7 +142,7 @@ impl Gather {
                 let key = incoming.source.clone();
                 let stored = target
                     .begin(&incoming)
-                    .and_then(|()| target.write(&body))
+                    .and_then(|()| body.iter().try_for_each(|piece| target.write(piece)))
                     .and_then(|()| target.end())
                     .map_err(|source| ImapStoreError::Target {
                         key: key.clone(),
