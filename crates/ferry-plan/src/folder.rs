@@ -23,7 +23,7 @@
 
 use crate::flags;
 use ferry_core::{Flag, Flags, MessageKey, MessageMeta, PerSide, Side};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The guard's thresholds (design.md): more than this share of a folder...
 pub const GUARD_SHARE: f64 = 0.5;
@@ -261,9 +261,12 @@ pub(crate) fn diff_folder(
     pairs: &[Pair],
     policy: &Policy,
 ) -> Vec<Action> {
-    let index = now.map(|_, list| list.iter().map(|m| (&m.key, m)).collect::<BTreeMap<_, _>>());
+    // Hash maps: Maildir names share long prefixes, which makes ordered
+    // lookups compare many bytes.
+    let index = now.map(|_, list| list.iter().map(|m| (&m.key, m)).collect::<HashMap<_, _>>());
     let mut actions = Vec::new();
-    let mut paired: PerSide<BTreeSet<&MessageKey>> = PerSide::default();
+    let mut paired: PerSide<HashSet<&MessageKey>> =
+        PerSide::from_fn(|side| HashSet::with_capacity(pairs.len().min(now[side].len())));
     for pair in pairs {
         for side in Side::BOTH {
             paired[side].insert(&pair.keys[side]);
@@ -299,6 +302,10 @@ fn plan_pair(
 
 /// Both sides still have the message: merge the flags.
 fn plan_flags(pair: &Pair, now: PerSide<&MessageMeta>, policy: &Policy, out: &mut Vec<Action>) {
+    // Unchanged on both sides (most pairs): merging changes nothing.
+    if now.far.flags == pair.flags && now.near.flags == pair.flags {
+        return;
+    }
     let targets = flag_targets(&pair.flags, now.map(|_, m| &m.flags), policy);
     for side in Side::BOTH {
         let (add, remove) = flags::delta(&now[side].flags, &targets[side]);

@@ -420,7 +420,7 @@ impl RawIntent {
         let folder = FolderId(self.folder);
         let to_folder = self.to_folder.map(FolderId);
         let action = payload::decode(&self.kind, &self.payload, folder, to_folder)?;
-        let side = side_from_text(&self.side).ok_or(format!("side {:?}", self.side))?;
+        let side = side_from_text(&self.side).ok_or_else(|| format!("side {:?}", self.side))?;
         let state = match self.state.as_str() {
             "pending" => IntentState::Pending,
             "done" => IntentState::Done,

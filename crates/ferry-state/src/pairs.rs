@@ -345,12 +345,13 @@ struct RawPair {
     uids: PerSide<Option<i64>>,
     names: PerSide<Option<String>>,
     email_ids: PerSide<Option<String>>,
-    flags: String,
-    keywords: Option<String>,
+    /// Decoded from the borrowed columns (no copy of the text).
+    flags: Result<Flags, String>,
     size: Option<i64>,
     internal_date: Option<i64>,
     message_id: Option<String>,
-    fingerprint: Option<String>,
+    /// Decoded from the borrowed hex text.
+    fingerprint: Option<Result<Fingerprint, String>>,
     awaiting_expunge: Option<String>,
 }
 
@@ -362,12 +363,13 @@ impl RawPair {
             uids: PerSide::new(row.get(2)?, row.get(4)?),
             names: PerSide::new(row.get(3)?, row.get(5)?),
             email_ids: PerSide::new(row.get(6)?, row.get(7)?),
-            flags: row.get(8)?,
-            keywords: row.get(9)?,
+            flags: flags_from_columns(row.get_ref(8)?.as_str()?, row.get_ref(9)?.as_str_or_null()?),
             size: row.get(10)?,
             internal_date: row.get(11)?,
             message_id: row.get(12)?,
-            fingerprint: row.get(13)?,
+            fingerprint: (row.get_ref(13)?.as_str_or_null()?).map(|hex| {
+                Fingerprint::from_hex(hex).ok_or_else(|| format!("fingerprint {hex:?}"))
+            }),
             awaiting_expunge: row.get(14)?,
         })
     }
@@ -390,19 +392,16 @@ impl RawPair {
             .size
             .map(|s| u64::try_from(s).map_err(|_| format!("size {s}")))
             .transpose()?;
-        let fingerprint = self
-            .fingerprint
-            .map(|hex| Fingerprint::from_hex(&hex).ok_or(format!("fingerprint {hex:?}")))
-            .transpose()?;
+        let fingerprint = self.fingerprint.transpose()?;
         let awaiting_expunge = self
             .awaiting_expunge
-            .map(|s| side_from_text(&s).ok_or(format!("awaiting_expunge {s:?}")))
+            .map(|s| side_from_text(&s).ok_or_else(|| format!("awaiting_expunge {s:?}")))
             .transpose()?;
         let pair = Pair {
             folder: FolderId(self.folder),
             keys,
             email_ids: self.email_ids,
-            flags: flags_from_columns(&self.flags, self.keywords.as_deref())?,
+            flags: self.flags?,
             size,
             internal_date: self.internal_date,
             message_id: self.message_id,

@@ -201,11 +201,11 @@ fn pair_from_json(json: PairJson, folder: FolderId) -> Result<Pair, String> {
         message_id: json.message_id,
         fingerprint: json
             .fingerprint
-            .map(|hex| Fingerprint::from_hex(&hex).ok_or(format!("fingerprint {hex:?}")))
+            .map(|hex| Fingerprint::from_hex(&hex).ok_or_else(|| format!("fingerprint {hex:?}")))
             .transpose()?,
         awaiting_expunge: json
             .awaiting_expunge
-            .map(|s| side_from_text(&s).ok_or(format!("awaiting_expunge {s:?}")))
+            .map(|s| side_from_text(&s).ok_or_else(|| format!("awaiting_expunge {s:?}")))
             .transpose()?,
     })
 }

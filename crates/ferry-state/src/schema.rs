@@ -26,6 +26,7 @@ use std::path::Path;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001-initial.sql"),
     include_str!("migrations/0002-owner.sql"),
+    include_str!("migrations/0003-awaiting-index.sql"),
 ];
 
 /// The schema version this code writes and reads.

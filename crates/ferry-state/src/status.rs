@@ -80,15 +80,18 @@ fn read(conn: &Connection, path: &Path) -> Result<Status> {
 
 fn count(conn: &Connection, path: &Path) -> Result<Status> {
     let what = "count pairs and intents";
-    let pairs: HashMap<i64, (u64, u64)> = conn
-        .prepare_cached(
-            "SELECT folder, count(*), count(awaiting_expunge) FROM pairs GROUP BY folder",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
-                .collect()
-        })
-        .ctx(path, what)?;
+    // Two queries, each answered from an index (`pairs_folder`, and the
+    // partial `pairs_awaiting_expunge`), not from the pair rows.
+    let per_folder = |sql: &str| -> rusqlite::Result<HashMap<i64, u64>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let counts = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        counts.collect()
+    };
+    let pairs = per_folder("SELECT folder, count(*) FROM pairs GROUP BY folder").ctx(path, what)?;
+    let awaiting = per_folder(
+        "SELECT folder, count(*) FROM pairs WHERE awaiting_expunge IS NOT NULL GROUP BY folder",
+    )
+    .ctx(path, what)?;
     let pending: HashMap<i64, u64> = conn
         .prepare_cached(
             "SELECT folder, count(*) FROM intents WHERE state = 'pending' GROUP BY folder",
@@ -102,7 +105,8 @@ fn count(conn: &Connection, path: &Path) -> Result<Status> {
         .into_iter()
         .map(|folder| {
             let FolderId(id) = folder.id;
-            let (pairs, awaiting_expunge) = pairs.get(&id).copied().unwrap_or_default();
+            let pairs = pairs.get(&id).copied().unwrap_or_default();
+            let awaiting_expunge = awaiting.get(&id).copied().unwrap_or_default();
             FolderStatus {
                 folder,
                 pairs,

@@ -52,6 +52,8 @@ fn schema_v1_fixture_opens_with_its_rows_intact() {
     check_v1(&state);
     drop(state);
     let status = State::read_status(&path).expect("read").expect("exists");
+    let awaiting: u64 = status.folders.iter().map(|f| f.awaiting_expunge).sum();
+    assert_eq!(awaiting, 1, "the far-only pair awaits its expunge");
     assert_eq!(status.pairs(), 4);
     assert_eq!(status.pending_intents, 2);
 }
@@ -70,6 +72,21 @@ fn schema_v2_fixture_opens_with_its_rows_intact() {
     let status = State::read_status(&path).expect("read").expect("exists");
     assert_eq!(status.pairs(), 4);
     assert_eq!(status.pending_intents, 2);
+}
+
+#[test]
+fn schema_v3_fixture_opens_with_its_rows_intact() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("v3.sqlite");
+    std::fs::copy(fixture(3), &path).expect("copy the fixture (never open it in place)");
+    let state = State::open(&path).expect("open v3");
+    check_v1(&state);
+    drop(state);
+    let status = State::read_status(&path).expect("read").expect("exists");
+    assert_eq!(status.pairs(), 4);
+    assert_eq!(status.pending_intents, 2);
+    let awaiting: u64 = status.folders.iter().map(|f| f.awaiting_expunge).sum();
+    assert_eq!(awaiting, 1, "the far-only pair awaits its expunge");
 }
 
 fn validity(v: u32) -> UidValidity {
