@@ -43,50 +43,51 @@ fn generate_fixture() {
     }
 }
 
+/// A copy of fixture `version` in a temp dir (never opened in place).
+fn copy_of_fixture(version: u32) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("v{version}.sqlite"));
+    std::fs::copy(fixture(version), &path).expect("copy the fixture");
+    (dir, path)
+}
+
+/// What `ferry status` reads of the v1 rows, in any later schema.
+fn check_v1_status(path: &Path) {
+    let status = State::read_status(path).expect("read").expect("exists");
+    assert_eq!(status.pairs(), 4);
+    assert_eq!(status.pending_intents, 2);
+    let awaiting: u64 = status.folders.iter().map(|f| f.awaiting_expunge).sum();
+    assert_eq!(awaiting, 1, "the far-only pair awaits its expunge");
+}
+
 #[test]
 fn schema_v1_fixture_opens_with_its_rows_intact() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("v1.sqlite");
-    std::fs::copy(fixture(1), &path).expect("copy the fixture (never open it in place)");
+    let (_dir, path) = copy_of_fixture(1);
     let state = State::open(&path).expect("open and upgrade v1");
     check_v1(&state);
     drop(state);
-    let status = State::read_status(&path).expect("read").expect("exists");
-    let awaiting: u64 = status.folders.iter().map(|f| f.awaiting_expunge).sum();
-    assert_eq!(awaiting, 1, "the far-only pair awaits its expunge");
-    assert_eq!(status.pairs(), 4);
-    assert_eq!(status.pending_intents, 2);
+    check_v1_status(&path);
 }
 
 #[test]
 fn schema_v2_fixture_opens_with_its_rows_intact() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("v2.sqlite");
-    std::fs::copy(fixture(2), &path).expect("copy the fixture (never open it in place)");
+    let (_dir, path) = copy_of_fixture(2);
     let mut state = State::open(&path).expect("open v2");
     check_v1(&state);
     state
         .claim("ferry@imap.example.org")
         .expect("no owner recorded yet");
     drop(state);
-    let status = State::read_status(&path).expect("read").expect("exists");
-    assert_eq!(status.pairs(), 4);
-    assert_eq!(status.pending_intents, 2);
+    check_v1_status(&path);
 }
 
 #[test]
 fn schema_v3_fixture_opens_with_its_rows_intact() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("v3.sqlite");
-    std::fs::copy(fixture(3), &path).expect("copy the fixture (never open it in place)");
+    let (_dir, path) = copy_of_fixture(3);
     let state = State::open(&path).expect("open v3");
     check_v1(&state);
     drop(state);
-    let status = State::read_status(&path).expect("read").expect("exists");
-    assert_eq!(status.pairs(), 4);
-    assert_eq!(status.pending_intents, 2);
-    let awaiting: u64 = status.folders.iter().map(|f| f.awaiting_expunge).sum();
-    assert_eq!(awaiting, 1, "the far-only pair awaits its expunge");
+    check_v1_status(&path);
 }
 
 fn validity(v: u32) -> UidValidity {
