@@ -284,11 +284,19 @@ impl ImapStore {
             .select(wire, &options)
             .map_err(|e| ImapStoreError::folder(folder, e))?;
         match (self.validities.get(folder), selected.uid_validity) {
-            (Some(&seen), now) if now != Some(seen) => Err(ImapStoreError::ValidityChanged {
-                folder: folder.to_string(),
-                seen,
-                now: now.unwrap_or(0),
-            }),
+            (Some(&seen), now) if now != Some(seen) => {
+                // Leave the folder, so that no later call finds it selected
+                // and acts on it without this check; a session that cannot
+                // leave it is not used again.
+                if let Err(e) = self.session.unselect() {
+                    self.broken.get_or_insert(e.to_string());
+                }
+                Err(ImapStoreError::ValidityChanged {
+                    folder: folder.to_string(),
+                    seen,
+                    now: now.unwrap_or(0),
+                })
+            }
             _ => Ok(selected),
         }
     }
@@ -313,7 +321,7 @@ impl ImapStore {
                 tracing::debug!("listing {folder:?} on a helper failed ({e}); listing it again");
                 None
             }
-            ahead::Done::Flagged(..) | ahead::Done::Read(_) => None,
+            ahead::Done::Flagged(..) | ahead::Done::Read => None,
         }
     }
 

@@ -1073,6 +1073,15 @@ fn a_folder_whose_uidvalidity_changed_after_its_snapshot_is_not_acted_on() {
     );
     assert_eq!(err.class(), ErrorClass::Folder);
     assert!(err.to_string().contains("next run"), "{err}");
+    // Asked again, it is still refused: the refusal left the folder, so it
+    // is selected (and checked) anew rather than found selected.
+    let again = s
+        .set_flags("F1", std::slice::from_ref(&change))
+        .expect_err("refused again");
+    assert!(
+        matches!(again, ImapStoreError::ValidityChanged { .. }),
+        "{again}"
+    );
     assert_eq!(server_flags(&dovecot, "F1"), [(1, strings(&["\\Seen"]))]);
     // A new snapshot sees the new UIDVALIDITY, and then the folder is
     // acted on again.

@@ -26,8 +26,18 @@ use std::path::Path;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001-initial.sql"),
     include_str!("migrations/0002-owner.sql"),
-    include_str!("migrations/0003-awaiting-index.sql"),
 ];
+
+/// Indexes that only make reads faster, created on every open where they
+/// are missing (no schema version: a database without them reads the same,
+/// and `ferry status` or an older ferry need not refuse it).
+///
+/// `pairs_awaiting_expunge`: every run counts each folder's pairs and those
+/// awaiting an expunge (few or none); `pairs_folder` answers the first from
+/// the index alone, this partial index the second without reading every
+/// pair row (about 4 ms of a 30 ms no-op at 20,000 messages).
+const SPEED_INDEXES: &str = "CREATE INDEX IF NOT EXISTS pairs_awaiting_expunge \
+    ON pairs (folder) WHERE awaiting_expunge IS NOT NULL;";
 
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -112,24 +122,28 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32> {
     // upgrade.
     let found = header(&tx, path)?;
     check_readable(&found, path)?;
-    if found.version == SCHEMA_VERSION {
-        return Ok(found.version);
+    let upgrade = found.version != SCHEMA_VERSION;
+    if upgrade {
+        for (step, sql) in MIGRATIONS.iter().enumerate().skip(found.version as usize) {
+            tx.execute_batch(sql).ctx_with(path, || {
+                format!("upgrade the schema to version {}", step + 1)
+            })?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .ctx(path, "mark the database as ferry's")?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .ctx(path, "record the schema version")?;
     }
-    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found.version as usize) {
-        tx.execute_batch(sql).ctx_with(path, || {
-            format!("upgrade the schema to version {}", step + 1)
-        })?;
-    }
-    tx.pragma_update(None, "application_id", APPLICATION_ID)
-        .ctx(path, "mark the database as ferry's")?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .ctx(path, "record the schema version")?;
+    tx.execute_batch(SPEED_INDEXES)
+        .ctx(path, "create the indexes ferry reads by")?;
     tx.commit().ctx(path, "commit the schema upgrade")?;
-    tracing::info!(
-        path = %path.display(),
-        from = found.version,
-        to = SCHEMA_VERSION,
-        "state schema upgraded"
-    );
+    if upgrade {
+        tracing::info!(
+            path = %path.display(),
+            from = found.version,
+            to = SCHEMA_VERSION,
+            "state schema upgraded"
+        );
+    }
     Ok(found.version)
 }

@@ -77,18 +77,9 @@ pub(super) enum Done {
     Listed(Result<Snapshot>),
     /// Flag changes: which were made, for exactly these changes.
     Flagged(Vec<FlagChange>, Result<Vec<Result<()>>>),
-    /// A piece read: its messages went to the reader, and this is whether
-    /// it failed.
-    Read(bool),
-}
-
-impl Done {
-    fn failed(&self) -> bool {
-        matches!(
-            self,
-            Done::Listed(Err(_)) | Done::Flagged(_, Err(_)) | Done::Read(true)
-        )
-    }
+    /// A piece read: its messages went to the reader (what failed, the
+    /// reader reads again).
+    Read,
 }
 
 /// Where a requested piece of work is.
@@ -304,7 +295,7 @@ fn helper(shared: &Arc<Shared>, number: usize) {
                 reason: "a helper connection failed unexpectedly".into(),
             }))
         });
-        let broken = panicked || (done.failed() && store.broken.is_some());
+        let broken = panicked || store.broken.is_some();
         let mut board = shared.board();
         match kind {
             // A piece reports to its reader, not here.
@@ -336,7 +327,14 @@ fn work(store: &mut ImapStore, folder: &str, job: Job) -> Done {
             let result = store.set_flags(folder, &changes);
             Done::Flagged(changes, result)
         }
-        Job::Piece(_, piece) => Done::Read(piece.run(store, folder).is_err()),
+        Job::Piece(_, piece) => {
+            if let Err(e) = piece.run(store, folder) {
+                tracing::debug!(
+                    "a piece of {folder:?} failed on a helper ({e}); the main session reads it"
+                );
+            }
+            Done::Read
+        }
     }
 }
 

@@ -94,8 +94,13 @@ impl ImapStore {
         });
         let mut handler = |u: Untagged| match u {
             Untagged::Fetch(fetch) if fetch.uid.is_some() => {
+                // An unsolicited FETCH (another client's flag change) has
+                // no size: it does not replace the answer.
+                let answer = fetch.size.is_some();
                 if let Some((uid, incoming)) = incoming(fetch) {
-                    meta.insert(uid, incoming);
+                    if answer || !meta.contains_key(&uid) {
+                        meta.insert(uid, incoming);
+                    }
                 }
                 None
             }

@@ -104,6 +104,12 @@ struct Forward<'s> {
 
 impl BodyTarget for Forward<'_> {
     fn begin(&mut self, message: &Incoming) -> io::Result<()> {
+        // The size here is the literal's, whatever RFC822.SIZE claimed: a
+        // larger message is left to the main session, which streams it.
+        if message.size > HELPER_MAX_SIZE {
+            self.current = None;
+            return Err(io::Error::other("too large to hold whole"));
+        }
         self.current = Some((message.clone(), Vec::new()));
         Ok(())
     }
@@ -213,8 +219,9 @@ impl ImapStore {
         let Some(mut ahead) = self.ahead.take() else {
             return self.pump_bodies(folder, messages, target);
         };
+        // No size (a server that did not say) counts as large.
         let (large, small): (Vec<_>, Vec<_>) =
-            (messages.into_iter()).partition(|m| m.size > HELPER_MAX_SIZE);
+            (messages.into_iter()).partition(|m| m.size == 0 || m.size > HELPER_MAX_SIZE);
         let (sender, receiver) = sync_channel(WAITING);
         let validity = self.validities.get(folder).copied();
         let numbers: Vec<u64> = small

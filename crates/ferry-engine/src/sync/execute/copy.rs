@@ -57,11 +57,12 @@ pub(crate) fn run_copies<F: Store, N: Store>(
     control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    // One budget per direction: a line is often faster one way.
     let mut budget = BatchBudget::default();
     let mut from_far = items(run, actions, Side::Far);
     while !from_far.is_empty() && !control.stop_requested() {
         let rest = from_far.split_off(batch_len(&from_far, budget.bytes));
-        let started = budget.start(&from_far);
+        let started = budget.start(report, run.name, Side::Near);
         copy_batch(
             (far, near),
             Side::Far,
@@ -71,13 +72,14 @@ pub(crate) fn run_copies<F: Store, N: Store>(
             control,
             report,
         )?;
-        budget.learn(started);
+        budget.learn(started, report, run.name, Side::Near);
         from_far = rest;
     }
+    let mut budget = BatchBudget::default();
     let mut from_near = items(run, actions, Side::Near);
     while !from_near.is_empty() && !control.stop_requested() {
         let rest = from_near.split_off(batch_len(&from_near, budget.bytes));
-        let started = budget.start(&from_near);
+        let started = budget.start(report, run.name, Side::Far);
         copy_batch(
             (near, far),
             Side::Near,
@@ -87,7 +89,7 @@ pub(crate) fn run_copies<F: Store, N: Store>(
             control,
             report,
         )?;
-        budget.learn(started);
+        budget.learn(started, report, run.name, Side::Far);
         from_near = rest;
     }
     Ok(())
@@ -108,21 +110,32 @@ impl Default for BatchBudget {
 }
 
 impl BatchBudget {
-    /// A batch of `items` starts: its size, and when.
-    fn start(&self, items: &[Item<'_>]) -> (u64, Instant) {
-        (items.iter().map(Item::size).sum(), Instant::now())
+    /// A batch into `into` starts: the bytes copied into that side of
+    /// `folder` so far, and when.
+    fn start(&self, report: &mut SyncReport, folder: &str, into: Side) -> (u64, Instant) {
+        (report.folder(folder).bytes_into[into], Instant::now())
     }
 
-    /// A batch that `start` described is done: adjust to its speed.
-    fn learn(&mut self, (bytes, started): (u64, Instant)) {
-        self.adjust(bytes, started.elapsed());
+    /// The batch `start` described is done: adjust to the bytes it really
+    /// moved (a batch whose messages failed fast moved few).
+    fn learn(
+        &mut self,
+        (before, started): (u64, Instant),
+        report: &mut SyncReport,
+        folder: &str,
+        into: Side,
+    ) {
+        let moved = report.folder(folder).bytes_into[into].saturating_sub(before);
+        self.adjust(moved, started.elapsed());
     }
 
-    /// `bytes` took `took`: the next batch takes [`BATCH_TIME`] at that rate.
+    /// `bytes` took `took`: the next batch takes [`BATCH_TIME`] at that
+    /// rate, at most twice the last budget.
     fn adjust(&mut self, bytes: u64, took: Duration) {
         let rate = bytes as f64 / took.as_secs_f64().max(0.001);
         let wanted = (rate * BATCH_TIME.as_secs_f64()) as u64;
-        self.bytes = wanted.clamp(MIN_BATCH_BYTES, MAX_BATCH_BYTES);
+        let most = self.bytes.saturating_mul(2).min(MAX_BATCH_BYTES);
+        self.bytes = wanted.clamp(MIN_BATCH_BYTES, most);
     }
 }
 
@@ -552,10 +565,14 @@ mod tests {
         let mut budget = BatchBudget::default();
         assert_eq!(budget.bytes, MIN_BATCH_BYTES);
         let second = Duration::from_secs(1);
-        // 24 MiB in a second: a batch of 2 seconds is 48 MiB.
+        // 24 MiB in a second would make a batch of 48 MiB.
         budget.adjust(24 << 20, second);
-        assert_eq!(budget.bytes, 48 << 20);
-        budget.adjust(1 << 30, second);
+        assert_eq!(budget.bytes, 32 << 20, "at most twice the last");
+        budget.adjust(20 << 20, second);
+        assert_eq!(budget.bytes, 40 << 20);
+        for _ in 0..10 {
+            budget.adjust(1 << 30, second);
+        }
         assert_eq!(budget.bytes, MAX_BATCH_BYTES);
         // A slow line: back to the least.
         budget.adjust(1 << 20, 10 * second);
