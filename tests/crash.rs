@@ -6,9 +6,10 @@
 
 mod support;
 
-use ferry_testkit::proxy::{Cut, Direction, FaultProxy, Faults, Stall};
+use ferry_testkit::proxy::{ConnectionRecording, Cut, Direction, FaultProxy, Faults, Stall};
 use ferry_testkit::{DovecotOptions, USER};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 use support::{Setup, maildir_letters, message, message_id_of};
@@ -283,6 +284,35 @@ fn differences(world: &PerSideWorld, reference: &PerSideWorld) -> String {
         }
     }
     out
+}
+
+/// Runs `run` for each labelled cut, three at a time; what failed to
+/// converge to `reference`, described.
+fn cuts_converge(
+    cuts: &[(String, Cut)],
+    run: fn(Cut) -> PerSideWorld,
+    reference: &PerSideWorld,
+) -> Vec<String> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((label, cut)) = cuts.get(i) else {
+                        return;
+                    };
+                    let cut = *cut;
+                    let outcome = std::panic::catch_unwind(|| run(cut));
+                    if let Some(failure) = failure(label, outcome, reference) {
+                        failures.lock().expect("lock").push(failure);
+                    }
+                }
+            });
+        }
+    });
+    failures.into_inner().expect("lock")
 }
 
 /// What went wrong in one faulted run labelled `label`: its end differs
@@ -567,16 +597,57 @@ fn connect_to(setup: &Setup, port: u16) {
     support::set_port(&setup.home.path().join("config.toml"), port);
 }
 
+/// How the scenario reaches its Dovecot: as configured (implicit TLS,
+/// helper connections allowed), or over one plain connection.
+#[derive(Clone, Copy)]
+enum Route {
+    Tls,
+    Plain,
+}
+
+impl Route {
+    fn addr(self, setup: &Setup) -> SocketAddr {
+        match self {
+            Route::Tls => setup.dovecot.imaps_addr(),
+            Route::Plain => setup.dovecot.imap_addr(),
+        }
+    }
+
+    /// Dovecot's own port for this route.
+    fn port(self, setup: &Setup) -> u16 {
+        self.addr(setup).port()
+    }
+
+    /// Points the scenario's config at `port` this way.
+    fn point(self, setup: &Setup, port: u16) {
+        match self {
+            Route::Tls => connect_to(setup, port),
+            Route::Plain => plain_through(setup, port),
+        }
+    }
+}
+
+/// The scenario, pointed at a proxy with `faults` on `route` (keep the
+/// proxy alive while it is used).
+fn proxied(route: Route, faults: Faults) -> (Setup, FaultProxy) {
+    let setup = scenario();
+    let proxy = FaultProxy::start(route.addr(&setup), faults).expect("proxy");
+    route.point(&setup, proxy.port());
+    (setup, proxy)
+}
+
+/// The first connection of a clean run of the scenario over `route`.
+fn clean_first_connection(route: Route) -> ConnectionRecording {
+    let (setup, proxy) = proxied(route, Faults::default());
+    let run = setup.sync();
+    assert_eq!(run.code, 0, "{run:?}");
+    proxy.recording().first().expect("a connection").clone()
+}
+
 /// The bytes each way on the first connection of a clean run of the
 /// scenario through a proxy.
 fn first_connection_bytes() -> (u64, u64) {
-    let setup = scenario();
-    let proxy = FaultProxy::start(setup.dovecot.imaps_addr(), Faults::default()).expect("proxy");
-    connect_to(&setup, proxy.port());
-    let run = setup.sync();
-    assert_eq!(run.code, 0, "{run:?}");
-    let recording = proxy.recording();
-    let first = recording.first().expect("a connection");
+    let first = clean_first_connection(Route::Tls);
     (
         first.bytes(Direction::ClientToServer).len() as u64,
         first.bytes(Direction::ServerToClient).len() as u64,
@@ -586,13 +657,10 @@ fn first_connection_bytes() -> (u64, u64) {
 /// Runs the scenario with its first connection cut by `cut`, then again
 /// without faults; returns the world once the next run has nothing to do.
 fn cut_by(cut: Cut) -> PerSideWorld {
-    let setup = scenario();
-    let proxy = FaultProxy::start(setup.dovecot.imaps_addr(), Faults::default().with_cut(cut))
-        .expect("proxy");
-    connect_to(&setup, proxy.port());
+    let (setup, _proxy) = proxied(Route::Tls, Faults::default().with_cut(cut));
     let cut_off = setup.ferry(&["sync"]);
     assert!(!cut_off.stderr.contains("panicked"), "{cut:?}: {cut_off:?}");
-    connect_to(&setup, setup.dovecot.imaps_port());
+    Route::Tls.point(&setup, Route::Tls.port(&setup));
     let resumed = setup.sync();
     assert_eq!(resumed.code, 0, "after {cut:?}: {cut_off:?}\n{resumed:?}");
     let left = left_in_tmp(setup.maildir());
@@ -627,25 +695,8 @@ fn a_sync_cut_off_at_any_point_resumes_to_the_same_end() {
             cuts.push(Cut::reset(direction, at).on_connection(0));
         }
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failures = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..3 {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(&cut) = cuts.get(i) else {
-                        return;
-                    };
-                    let outcome = std::panic::catch_unwind(|| cut_by(cut));
-                    if let Some(failure) = failure(&format!("{cut:?}"), outcome, &reference) {
-                        failures.lock().expect("lock").push(failure);
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().expect("lock");
+    let labelled: Vec<(String, Cut)> = cuts.iter().map(|&c| (format!("{c:?}"), c)).collect();
+    let failures = cuts_converge(&labelled, cut_by, &reference);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     eprintln!(
         "cut at {} points of {sent} bytes sent and {received} received",
@@ -920,13 +971,7 @@ const PHASES: [(&str, Direction); 14] = [
 /// command is cut a few bytes into it; a response at the start of its
 /// line (for APPENDUID: before the APPEND's tagged OK arrives).
 fn phase_offsets() -> Vec<(&'static str, Direction, u64)> {
-    let setup = scenario();
-    let proxy = FaultProxy::start(setup.dovecot.imap_addr(), Faults::default()).expect("proxy");
-    plain_through(&setup, proxy.port());
-    let run = setup.sync();
-    assert_eq!(run.code, 0, "{run:?}");
-    let recording = proxy.recording();
-    let first = recording.first().expect("a connection");
+    let first = clean_first_connection(Route::Plain);
     PHASES
         .iter()
         .map(|&(marker, direction)| {
@@ -953,14 +998,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// Runs the scenario over one plain connection cut by `cut`, then again
 /// without faults; returns the world once the next run has nothing to do.
 fn plain_cut_by(cut: Cut) -> PerSideWorld {
-    let setup = scenario();
-    let proxy = FaultProxy::start(setup.dovecot.imap_addr(), Faults::default().with_cut(cut))
-        .expect("proxy");
-    plain_through(&setup, proxy.port());
+    let (setup, _proxy) = proxied(Route::Plain, Faults::default().with_cut(cut));
     let cut_off = setup.ferry(&["sync"]);
     assert!(!cut_off.stderr.contains("panicked"), "{cut:?}: {cut_off:?}");
     assert_ne!(cut_off.code, 0, "{cut:?} cut nothing: {cut_off:?}");
-    plain_through(&setup, setup.dovecot.imap_port());
+    Route::Plain.point(&setup, Route::Plain.port(&setup));
     let resumed = setup.sync();
     let left = left_in_tmp(setup.maildir());
     assert!(left.is_empty(), "after {cut:?}: left in tmp/: {left:?}");
@@ -980,29 +1022,12 @@ fn a_sync_cut_in_each_phase_resumes_to_the_same_end() {
     let reference = clean_end();
     let mut cuts = Vec::new();
     for (marker, direction, at) in phase_offsets() {
-        cuts.push((marker, Cut::fin(direction, at).on_connection(0)));
-        cuts.push((marker, Cut::reset(direction, at).on_connection(0)));
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failures = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..3 {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(&(marker, cut)) = cuts.get(i) else {
-                        return;
-                    };
-                    let outcome = std::panic::catch_unwind(|| plain_cut_by(cut));
-                    let label = format!("{marker:?} {cut:?}");
-                    if let Some(failure) = failure(&label, outcome, &reference) {
-                        failures.lock().expect("lock").push(failure);
-                    }
-                }
-            });
+        for cut in [Cut::fin(direction, at), Cut::reset(direction, at)] {
+            let cut = cut.on_connection(0);
+            cuts.push((format!("{marker:?} {cut:?}"), cut));
         }
-    });
-    let failures = failures.into_inner().expect("lock");
+    }
+    let failures = cuts_converge(&cuts, plain_cut_by, &reference);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     eprintln!("cut in {} phases, FIN and RST", PHASES.len());
 }
