@@ -327,7 +327,7 @@ fn work(store: &mut ImapStore, folder: &str, job: Job) -> Done {
             let result = store.set_flags(folder, &changes);
             Done::Flagged(changes, result)
         }
-        Job::Piece(_, piece) => {
+        Job::Piece(_, mut piece) => {
             if let Err(e) = piece.run(store, folder) {
                 tracing::debug!(
                     "a piece of {folder:?} failed on a helper ({e}); the main session reads it"

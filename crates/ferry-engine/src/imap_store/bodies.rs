@@ -64,17 +64,16 @@ impl ImapStore {
         uids: &[u32],
         target: &mut dyn BodyTarget,
     ) -> Result<Vec<ItemResult>> {
-        let meta = self.fetch_meta(folder, uids)?;
+        let mut meta = self.fetch_meta(folder, uids)?;
         let mut results = Vec::new();
         let mut present = Vec::with_capacity(uids.len());
         for &uid in uids {
-            match (meta.get(&uid), uid_key(uid)) {
-                (Some(incoming), _) => present.push(incoming.clone()),
+            match (meta.remove(&uid), uid_key(uid)) {
+                (Some(incoming), _) => present.push(incoming),
                 (None, Some(key)) => results.push((key.clone(), Err(vanished(folder, key)))),
                 (None, None) => {}
             }
         }
-        drop(meta);
         let read = match self.spreads(present.len()) {
             true => self.read_spread(folder, present, target)?,
             false => self.pump_bodies(folder, present, target)?,

@@ -60,7 +60,8 @@ pub(super) struct Piece {
 
 impl Piece {
     /// Fetches the piece on a helper's `store`, sending each message whole.
-    pub(super) fn run(&self, store: &mut ImapStore, folder: &str) -> Result<()> {
+    pub(super) fn run(&mut self, store: &mut ImapStore, folder: &str) -> Result<()> {
+        let messages = std::mem::take(&mut self.messages);
         let Some(sender) = &self.sender else {
             return Ok(());
         };
@@ -74,8 +75,7 @@ impl Piece {
         };
         store.guard(|s| {
             s.open(folder)?;
-            s.pump_bodies(folder, self.messages.clone(), &mut target)
-                .map(drop)
+            s.pump_bodies(folder, messages, &mut target).map(drop)
         })
     }
 
