@@ -57,40 +57,47 @@ pub(crate) fn run_copies<F: Store, N: Store>(
     control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    // One budget per direction: a line is often faster one way.
+    copy_from((far, near), Side::Far, state, run, actions, control, report)?;
+    copy_from(
+        (near, far),
+        Side::Near,
+        state,
+        run,
+        actions,
+        control,
+        report,
+    )
+}
+
+/// Runs the Copy actions from `src_side`, in batches, each sized by the
+/// rate the last one reached in this direction (a line is often faster
+/// one way).
+fn copy_from<S: Store, D: Store>(
+    (src, dst): (&mut S, &mut D),
+    src_side: Side,
+    state: &mut State,
+    run: &FolderRun<'_>,
+    actions: &[Action],
+    control: &Control,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let into = src_side.other();
     let mut budget = BatchBudget::default();
-    let mut from_far = items(run, actions, Side::Far);
-    while !from_far.is_empty() && !control.stop_requested() {
-        let rest = from_far.split_off(batch_len(&from_far, budget.bytes));
-        let started = budget.start(report, run.name, Side::Near);
+    let mut left = items(run, actions, src_side);
+    while !left.is_empty() && !control.stop_requested() {
+        let rest = left.split_off(batch_len(&left, budget.bytes));
+        let started = budget.start(report, run.name, into);
         copy_batch(
-            (far, near),
-            Side::Far,
+            (&mut *src, &mut *dst),
+            src_side,
             state,
             run,
-            from_far,
+            left,
             control,
             report,
         )?;
-        budget.learn(started, report, run.name, Side::Near);
-        from_far = rest;
-    }
-    let mut budget = BatchBudget::default();
-    let mut from_near = items(run, actions, Side::Near);
-    while !from_near.is_empty() && !control.stop_requested() {
-        let rest = from_near.split_off(batch_len(&from_near, budget.bytes));
-        let started = budget.start(report, run.name, Side::Far);
-        copy_batch(
-            (near, far),
-            Side::Near,
-            state,
-            run,
-            from_near,
-            control,
-            report,
-        )?;
-        budget.learn(started, report, run.name, Side::Far);
-        from_near = rest;
+        budget.learn(started, report, run.name, into);
+        left = rest;
     }
     Ok(())
 }
