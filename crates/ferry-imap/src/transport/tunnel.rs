@@ -330,11 +330,14 @@ mod tests {
         let mut out = Vec::new();
         tunnel.read_to_end(&mut out).expect("read");
         assert_eq!(out, b"hello");
+        // The stderr reader is a thread of its own: on a loaded machine it
+        // may take a moment to see the line.
         let mut status = None;
-        for _ in 0..100 {
+        let until = Instant::now() + Duration::from_secs(10);
+        while status.is_none() && Instant::now() < until {
             status = tunnel.status().filter(|s| s.contains("oops"));
-            if status.is_some() {
-                break;
+            if status.is_none() {
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
         let status = status.expect("exited with stderr");
