@@ -413,6 +413,12 @@ fn plan_unpaired(unpaired: PerSide<Vec<&MessageMeta>>, policy: &Policy, out: &mu
             plan_adoption(PerSide::new(*far, near), out);
         }
     }
+    let copies: usize = Side::BOTH
+        .into_iter()
+        .filter(|side| policy.flow_into[side.other()])
+        .map(|side| unpaired[side].len() - matched[side].len())
+        .sum();
+    out.reserve_exact(copies);
     for side in Side::BOTH {
         for message in unpaired[side]
             .iter()

@@ -24,6 +24,7 @@
 use crate::flags;
 use crate::folder::{self, Action, FolderPlan, Pair, Policy};
 use ferry_core::{Fingerprint, Flags, MessageKey, MessageMeta, PerSide, Side};
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One folder's inputs.
@@ -167,23 +168,19 @@ pub fn plan_account_from(
     policy: &Policy,
 ) -> AccountPlan {
     let listed: Vec<PerSide<usize>> = diffs.iter().map(|d| d.listed).collect();
-    let mut diffs: Vec<Vec<Option<Action>>> = diffs
-        .into_iter()
-        .map(|d| d.actions.into_iter().map(Some).collect())
-        .collect();
-    let metas: Vec<PerSide<HashMap<&MessageKey, &MessageMeta>>> = folders
-        .iter()
-        .map(|f| {
-            f.now
-                .map(|_, list| list.iter().map(|m| (&m.key, m)).collect())
-        })
-        .collect();
+    let mut diffs: Vec<Vec<Action>> = diffs.into_iter().map(|d| d.actions).collect();
+    let metas = Metas::new(folders);
     let departures = find_departures(folders, &metas, &diffs);
     let keeps_keywords = policy.keeps_keywords;
-    let arrivals = find_arrivals(&metas, &diffs);
+    // Only arrivals that may match a departure are indexed: a first sync
+    // has tens of thousands of arrivals and no departure.
+    let sought = Sought::new(&departures);
+    let arrivals = find_arrivals(&metas, &diffs, &sought);
     let index = ArrivalIndex::new(&arrivals);
     let mut moves = Vec::new();
     let mut rekeyed = Vec::new();
+    // (folder, action) of the actions a move or a re-key replaces.
+    let mut replaced = HashSet::new();
     let mut taken = vec![false; arrivals.len()];
     for departure in departures {
         let vanished_on = departure.stays_on.other();
@@ -194,16 +191,17 @@ pub fn plan_account_from(
         if let Some(i) = found {
             let arrival = &arrivals[i];
             taken[i] = true;
-            diffs[departure.folder][departure.action] = None;
-            diffs[arrival.folder][arrival.action] = None;
+            replaced.insert((departure.folder, departure.action));
+            replaced.insert((arrival.folder, arrival.action));
             match arrival.folder == departure.folder {
                 true => rekeyed.push((arrival.folder, rekey(&departure, arrival, keeps_keywords))),
                 false => moves.push(make_move(folders, &departure, arrival, keeps_keywords)),
             }
         }
     }
+    drop_replaced(&mut diffs, &replaced);
     for (folder, actions) in rekeyed {
-        diffs[folder].extend(actions.into_iter().map(Some));
+        diffs[folder].extend(actions);
     }
     moves.sort();
     AccountPlan {
@@ -212,32 +210,55 @@ pub fn plan_account_from(
     }
 }
 
-/// Each folder's snapshots by key.
-type Metas<'a> = [PerSide<HashMap<&'a MessageKey, &'a MessageMeta>>];
+/// Each folder's snapshots by key, indexed on first use: a folder whose
+/// diff has neither a departure nor a sought arrival is never indexed.
+struct Metas<'a> {
+    folders: &'a [FolderState<'a>],
+    by_key: Vec<OnceCell<PerSide<HashMap<&'a MessageKey, &'a MessageMeta>>>>,
+}
+
+impl<'a> Metas<'a> {
+    fn new(folders: &'a [FolderState<'a>]) -> Metas<'a> {
+        Metas {
+            folders,
+            by_key: folders.iter().map(|_| OnceCell::new()).collect(),
+        }
+    }
+
+    /// The message under `key` in folder `folder` on `side`.
+    fn get(&self, folder: usize, side: Side, key: &MessageKey) -> Option<&'a MessageMeta> {
+        let index = self.by_key[folder].get_or_init(|| {
+            self.folders[folder]
+                .now
+                .map(|_, list| list.iter().map(|m| (&m.key, m)).collect())
+        });
+        index[side].get(key).copied()
+    }
+}
 
 fn find_departures(
     folders: &[FolderState<'_>],
     metas: &Metas<'_>,
-    diffs: &[Vec<Option<Action>>],
+    diffs: &[Vec<Action>],
 ) -> Vec<Departure> {
     let mut out = Vec::new();
     for (f, actions) in diffs.iter().enumerate() {
         let mut pairs: Option<PerSide<HashMap<&MessageKey, &Pair>>> = None;
         for (i, action) in actions.iter().enumerate() {
             let (stays_on, key, flags) = match action {
-                Some(Action::Remove { side, key } | Action::MarkDeleted { side, key }) => {
-                    let flags = metas[f][*side]
-                        .get(key)
+                Action::Remove { side, key } | Action::MarkDeleted { side, key } => {
+                    let flags = metas
+                        .get(f, *side, key)
                         .map(|m| m.flags.clone())
                         .unwrap_or_default();
                     (*side, key.clone(), flags)
                 }
-                Some(Action::Copy {
+                Action::Copy {
                     from,
                     key,
                     flags,
                     replaces: Some(_),
-                }) => (*from, key.clone(), flags.clone()),
+                } => (*from, key.clone(), flags.clone()),
                 _ => continue,
             };
             // Indexed once per folder that has departures.
@@ -267,24 +288,79 @@ fn find_departures(
     out
 }
 
-fn find_arrivals<'a>(metas: &Metas<'a>, diffs: &[Vec<Option<Action>>]) -> Vec<Arrival<'a>> {
+/// What the departures can be matched by (see [`ArrivalIndex::candidates`]):
+/// an arrival that has none of it is no departure's message.
+#[derive(Default)]
+struct Sought<'d> {
+    keys: HashSet<&'d MessageKey>,
+    fingerprints: HashSet<Fingerprint>,
+    ids: HashSet<(&'d str, u64)>,
+    email_ids: HashSet<&'d str>,
+}
+
+impl<'d> Sought<'d> {
+    fn new(departures: &'d [Departure]) -> Sought<'d> {
+        let mut sought = Sought::default();
+        for departure in departures {
+            let content = &departure.pair.content;
+            sought.keys.insert(&departure.vanished_key);
+            sought.fingerprints.extend(content.fingerprint);
+            if let (Some(id), Some(size)) = (&content.message_id, content.size) {
+                sought.ids.insert((id, size));
+            }
+            sought.email_ids.extend(content.email_id.as_deref());
+        }
+        sought
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether `meta` may be the message of one of the departures.
+    fn may_match(&self, meta: &MessageMeta) -> bool {
+        let by_id = match (&meta.message_id, meta.size) {
+            (Some(id), Some(size)) => self.ids.contains(&(id.as_str(), size)),
+            _ => false,
+        };
+        self.keys.contains(&meta.key)
+            || meta
+                .fingerprint
+                .is_some_and(|fp| self.fingerprints.contains(&fp))
+            || by_id
+            || meta
+                .email_id
+                .as_deref()
+                .is_some_and(|id| self.email_ids.contains(id))
+    }
+}
+
+fn find_arrivals<'a>(
+    metas: &Metas<'a>,
+    diffs: &[Vec<Action>],
+    sought: &Sought<'_>,
+) -> Vec<Arrival<'a>> {
     let mut out = Vec::new();
+    if sought.is_empty() {
+        return out;
+    }
     for (f, actions) in diffs.iter().enumerate() {
         for (i, action) in actions.iter().enumerate() {
-            if let Some(Action::Copy {
+            if let Action::Copy {
                 from,
                 key,
                 replaces: None,
                 ..
-            }) = action
+            } = action
             {
-                if let Some(meta) = metas[f][*from].get(key).copied() {
-                    out.push(Arrival {
+                match metas.get(f, *from, key) {
+                    Some(meta) if sought.may_match(meta) => out.push(Arrival {
                         folder: f,
                         action: i,
                         side: *from,
                         meta,
-                    });
+                    }),
+                    _ => {}
                 }
             }
         }
@@ -442,9 +518,23 @@ fn rekey(
     actions
 }
 
+/// Drops the actions a move or a re-key replaced, in place.
+fn drop_replaced(diffs: &mut [Vec<Action>], replaced: &HashSet<(usize, usize)>) {
+    if replaced.is_empty() {
+        return;
+    }
+    for (f, actions) in diffs.iter_mut().enumerate() {
+        let mut i = 0;
+        actions.retain(|_| {
+            i += 1;
+            !replaced.contains(&(f, i - 1))
+        });
+    }
+}
+
 fn finish_folders(
     folders: &[FolderState<'_>],
-    diffs: Vec<Vec<Option<Action>>>,
+    diffs: Vec<Vec<Action>>,
     listed: &[PerSide<usize>],
     policy: &Policy,
 ) -> BTreeMap<String, FolderPlan> {
@@ -452,8 +542,7 @@ fn finish_folders(
         .iter()
         .zip(diffs)
         .zip(listed)
-        .map(|((state, actions), listed)| {
-            let mut actions: Vec<Action> = actions.into_iter().flatten().collect();
+        .map(|((state, mut actions), listed)| {
             let held = folder::apply_guard(&mut actions, *listed, policy);
             actions.sort();
             (state.name.to_string(), FolderPlan { actions, held })
