@@ -154,6 +154,7 @@ fn sync_account(
         &mut state,
         &options,
     )?;
+    far.close();
     if !dry_run && report.exit_status() == ExitStatus::Done && !report.stopped {
         settings.save();
     }

@@ -187,10 +187,11 @@ impl ImapStore {
         self.session
     }
 
-    /// Logs out (helper sessions first).
-    pub fn logout(mut self) -> Result<()> {
+    /// Logs out without waiting for the server's goodbye (see
+    /// [`Session::close`]), helper sessions first.
+    pub fn close(mut self) {
         self.ahead = None;
-        self.session.logout().map_err(ImapStoreError::Session)
+        self.session.close();
     }
 
     /// Refuses to work on a session an earlier failure broke.

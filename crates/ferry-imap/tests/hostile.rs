@@ -345,3 +345,36 @@ fn a_refused_select_with_its_search_leaves_the_session_usable() {
     assert!(matches!(refused, Err(Error::No { .. })), "{refused:?}");
     session.noop().expect("the session goes on");
 }
+
+#[test]
+fn close_does_not_wait_for_a_goodbye_that_never_comes() {
+    let script = Script::new()
+        .send(GREETING)
+        .expect("AUTHENTICATE PLAIN *")
+        .send(b"{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n")
+        .expect("LOGOUT")
+        .sleep(Duration::from_secs(8));
+    let server = ScriptedServer::start(script).expect("server");
+    let mut options = plain_options(server.port());
+    options.read_timeout = Duration::from_secs(60);
+    let mut session = Session::connect(&options).expect("connect");
+    session.login(&creds()).expect("login");
+    let (done, closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        session.close();
+        let _ = done.send(());
+    });
+    // Waiting for the reply would block for the server's 8 s (or the
+    // 60 s read timeout).
+    assert!(
+        closed.recv_timeout(Duration::from_secs(4)).is_ok(),
+        "close waited for the server's reply"
+    );
+    assert!(
+        server
+            .finish()
+            .received_text()
+            .iter()
+            .any(|line| line.ends_with("LOGOUT"))
+    );
+}

@@ -557,3 +557,23 @@ fn utf7_mailbox_names_round_trip() {
         .expect("listed");
     assert_eq!(entry.name, "Entwürfe & Ärger");
 }
+
+#[test]
+fn close_logs_out_over_plain_and_tls() {
+    let dovecot = Dovecot::start(DovecotOptions::default()).expect("dovecot");
+    for tls in [TlsMode::None, TlsMode::Implicit] {
+        let mut s = Session::connect(&options(&dovecot, tls)).expect("connect");
+        s.login(&credentials(AuthMechanism::Auto)).expect("login");
+        s.close();
+    }
+    // The server read both LOGOUTs: it logs each session out rather than
+    // seeing a dropped connection.
+    let logged_out = || dovecot.log().matches("Disconnected: Logged out").count();
+    for _ in 0..100 {
+        if logged_out() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(logged_out(), 2, "{}", dovecot.log());
+}

@@ -309,9 +309,8 @@ fn helper(shared: &Arc<Shared>, number: usize) {
             return;
         }
     }
-    if let Err(e) = store.logout() {
-        tracing::debug!("connection {number}: logout: {e}");
-    }
+    tracing::debug!("connection {number}: closing");
+    store.close();
 }
 
 /// Does `job` for `folder` on a helper's store.
