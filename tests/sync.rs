@@ -1579,13 +1579,29 @@ fn six_synced_folders(setup: &Setup) -> Vec<String> {
 
 /// Flags every folder's first message on the server.
 fn flag_first_messages(setup: &Setup, folders: &[String]) {
-    let mut client = setup.dovecot.client().expect("client");
+    let mut client = client_once_free(&setup.dovecot);
     for folder in folders {
         let uid = setup.dovecot.messages(USER, folder).expect("messages")[0].uid;
         client
             .add_flags(folder, &[uid], &["\\Flagged"])
             .expect("flag");
     }
+}
+
+/// A client, waiting while a server that allows one connection per user
+/// still counts ferry's last one (ferry does not wait for the goodbye of
+/// its LOGOUT, so the server may close it a moment after ferry exits).
+fn client_once_free(dovecot: &Dovecot) -> ferry_testkit::client::Client {
+    for _ in 0..100 {
+        match dovecot.client() {
+            Ok(client) => return client,
+            Err(e) if e.to_string().contains("[LIMIT]") => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("client: {e}"),
+        }
+    }
+    panic!("the server still refuses a connection after 5 s");
 }
 
 /// How many of `folders` hold a locally flagged message.

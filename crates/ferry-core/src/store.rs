@@ -227,6 +227,14 @@ pub trait Store {
         0
     }
 
+    /// A hint before the first [`Store::list_ahead`]: about `folders`
+    /// folders will be asked for ahead, so the store may get ready now
+    /// (open its helper connections while the caller reads its state).
+    /// The default does nothing.
+    fn expect_ahead(&mut self, folders: usize) {
+        let _ = folders;
+    }
+
     /// Starts listing `folder` in the background (from the changes since
     /// `since` where given, as [`Store::snapshot_since`] would), for a
     /// later [`Store::snapshot`] or [`Store::snapshot_since`] of it to

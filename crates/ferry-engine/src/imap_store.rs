@@ -475,6 +475,12 @@ impl Store for ImapStore {
         self.ahead.as_ref().map_or(0, ahead::Ahead::depth)
     }
 
+    fn expect_ahead(&mut self, folders: usize) {
+        if let Some(ahead) = &mut self.ahead {
+            ahead.expect(folders);
+        }
+    }
+
     fn list_ahead(&mut self, folder: &str, since: Option<&Since>) {
         if let Some(ahead) = &mut self.ahead {
             ahead.request(folder, ahead::Job::List(since.cloned()));

@@ -964,6 +964,32 @@ fn two_folders(dovecot: &Dovecot) {
 }
 
 #[test]
+fn helpers_for_folders_expected_ahead_connect_before_any_is_asked_for() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, _, helper_sent) = store_with_helpers(&dovecot, 3);
+    let logins = || {
+        let lines = helper_sent.lock().expect("trace");
+        lines.iter().filter(|l| l.contains("ENABLE")).count()
+    };
+    s.expect_ahead(2);
+    // Nothing is queued yet, and two helpers log in.
+    for _ in 0..500 {
+        if logins() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(logins(), 2, "{:?}", helper_sent.lock().expect("trace"));
+    s.list_ahead("F1", None);
+    s.list_ahead("F2", None);
+    wait_for(&helper_sent, &["SELECT F1", "SELECT F2"]);
+    assert_eq!(s.snapshot("F2").expect("F2").messages.len(), 2);
+    // The two took the work: no third was opened for it.
+    assert_eq!(logins(), 2, "{:?}", helper_sent.lock().expect("trace"));
+}
+
+#[test]
 fn folders_asked_for_ahead_are_listed_on_helper_sessions() {
     let dovecot = start(DovecotOptions::default());
     two_folders(&dovecot);
@@ -1010,7 +1036,14 @@ fn folders_asked_for_ahead_are_listed_on_helper_sessions() {
         !helpers.contains("UID STORE"),
         "helpers only list: {helpers}"
     );
-    s.logout().expect("logout");
+    s.close();
+    assert!(
+        sent.lock()
+            .expect("trace")
+            .iter()
+            .any(|l| l.contains("LOGOUT")),
+        "the main session logs out"
+    );
     assert!(
         helper_sent
             .lock()

@@ -112,10 +112,15 @@ struct Board {
     started: usize,
     /// Helpers waiting for work.
     idle: usize,
-    /// A helper is connecting: the next one waits.
-    connecting: bool,
+    /// Helpers connecting: while one is, more work waits for it rather
+    /// than opening another.
+    connecting: usize,
     /// A helper could not connect: no more are tried.
     refused: bool,
+    /// Helpers to open before any work is queued (see [`Ahead::expect`]).
+    expected: usize,
+    /// Helpers that connected.
+    opened: usize,
 }
 
 impl Shared {
@@ -130,10 +135,14 @@ impl Shared {
     }
 
     /// Starts one more helper if more is queued than the idle ones can
-    /// take, none is connecting and none was refused.
+    /// take, or fewer are started than expected; never after a refusal.
+    /// Helpers connect one at a time, except expected ones once a first
+    /// helper got in: a server that allows no more refuses one only.
     fn open_more(self: &Arc<Shared>, board: &mut Board) {
-        let wanted = board.queue.len() > board.idle
-            && !board.connecting
+        let more_queued = board.queue.len() > board.idle && board.connecting == 0;
+        let expected =
+            board.started < board.expected && (board.connecting == 0 || board.opened > 0);
+        let wanted = (more_queued || expected)
             && !board.refused
             && !board.closing
             && board.started < self.max_helpers;
@@ -149,7 +158,7 @@ impl Shared {
             .spawn(move || helper(&shared, number));
         match spawned {
             Ok(handle) => {
-                board.connecting = true;
+                board.connecting += 1;
                 (self.handles.lock().unwrap_or_else(PoisonError::into_inner)).push(handle);
             }
             Err(e) => {
@@ -196,6 +205,14 @@ impl Ahead {
     /// How many folders may usefully be asked for ahead.
     pub(super) fn depth(&self) -> usize {
         self.shared.max_helpers
+    }
+
+    /// Opens helpers for `folders` listings to come, up to the most
+    /// allowed, one after another as usual.
+    pub(super) fn expect(&mut self, folders: usize) {
+        let mut board = self.shared.board();
+        board.expected = folders.min(self.shared.max_helpers);
+        self.shared.open_more(&mut board);
     }
 
     /// Has `job` done for `folder` on a helper.
@@ -349,10 +366,17 @@ fn connect(shared: &Arc<Shared>, number: usize) -> Option<ImapStore> {
         )),
     };
     let mut board = shared.board();
-    board.connecting = false;
+    board.connecting = board.connecting.saturating_sub(1);
     match opened {
         Some(Ok(store)) => {
-            shared.open_more(&mut board);
+            // This helper takes the next job: more are opened only for
+            // what is queued beyond it, and the other expected ones.
+            board.opened += 1;
+            board.idle += 1;
+            for _ in 0..shared.max_helpers {
+                shared.open_more(&mut board);
+            }
+            board.idle -= 1;
             Some(store)
         }
         Some(Err(e)) => {

@@ -63,6 +63,15 @@ impl<'a> Lookahead<'a> {
         }
     }
 
+    /// Before the first folder is prepared: tells the stores how many
+    /// folders will be asked for ahead, so that they get ready while the
+    /// state is read.
+    pub(super) fn expect<F: Store, N: Store>(&self, (far, near): (&mut F, &mut N)) {
+        let ahead = self.names.len().saturating_sub(1);
+        far.expect_ahead(ahead.min(far.ahead_depth()));
+        near.expect_ahead(ahead.min(near.ahead_depth()));
+    }
+
     /// Before folder `index` is prepared: asks for the next ones that are
     /// not asked for yet (`skip`: folders not to list, such as those a dry
     /// run would create).

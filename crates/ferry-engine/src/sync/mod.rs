@@ -166,6 +166,7 @@ pub fn sync<F: Store, N: Store>(
         PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name))
     };
     let mut lookahead = ahead::Lookahead::new(&names);
+    lookahead.expect((&mut *far, &mut *near));
     for (index, name) in names.iter().enumerate() {
         lookahead.ask(index, (&mut *far, &mut *near), state, options, |n| {
             let new = planned_new(n);
