@@ -31,11 +31,19 @@ impl Fingerprint {
         if bytes.len() != 64 {
             return None;
         }
+        // Without a branch per digit: a run loads every pair's
+        // fingerprint, and random digits defeat branch prediction.
         let mut out = [0u8; 32];
+        let mut invalid = 0u8;
         for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            *slot = hex_digit(pair[0])? << 4 | hex_digit(pair[1])?;
+            let (high, low) = (
+                HEX_VALUES[usize::from(pair[0])],
+                HEX_VALUES[usize::from(pair[1])],
+            );
+            invalid |= (high | low) & INVALID;
+            *slot = high << 4 | low;
         }
-        Some(Fingerprint(out))
+        (invalid == 0).then_some(Fingerprint(out))
     }
 
     /// The digest as 64 lower-case hex digits.
@@ -50,14 +58,25 @@ impl Fingerprint {
     }
 }
 
-fn hex_digit(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
+/// Marks a byte that is no hex digit in [`HEX_VALUES`].
+const INVALID: u8 = 0x80;
+
+/// Each byte's value as a hex digit (either case), else [`INVALID`].
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,6 +103,22 @@ mod tests {
         let upper = "AB".repeat(32);
         let fp = Fingerprint::from_hex(&upper).expect("upper-case hex");
         assert_eq!(fp.to_hex(), "ab".repeat(32));
+    }
+
+    #[test]
+    fn any_other_character_anywhere_is_refused() {
+        for position in 0..64 {
+            for byte in (0u8..128).filter(|b| !b.is_ascii_hexdigit()) {
+                let mut text = vec![b'0'; 64];
+                text[position] = byte;
+                let text = String::from_utf8(text).expect("ASCII");
+                assert!(Fingerprint::from_hex(&text).is_none(), "{text:?}");
+            }
+        }
+        // A multi-byte character makes the length wrong, or takes the place
+        // of two digits.
+        let text = format!("{}é", "0".repeat(62));
+        assert!(Fingerprint::from_hex(&text).is_none());
     }
 
     proptest! {
