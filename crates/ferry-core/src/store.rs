@@ -252,6 +252,14 @@ pub trait Store {
         let _ = (folder, changes);
     }
 
+    /// Starts removing `keys` from `folder` in the background, for a later
+    /// [`Store::remove`] of exactly these keys to return the outcome of. A
+    /// hint: the default does nothing. Under the same condition as
+    /// [`Store::set_flags_ahead`] (removals are idempotent too).
+    fn remove_ahead(&mut self, folder: &str, keys: &[MessageKey]) {
+        let _ = (folder, keys);
+    }
+
     /// Removes what an unfinished write of `key` into `folder` left behind
     /// (a Maildir file in `tmp/` of a run that was killed), once the write
     /// is given up for good. The default does nothing.

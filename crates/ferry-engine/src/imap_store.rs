@@ -322,24 +322,37 @@ impl ImapStore {
                 tracing::debug!("listing {folder:?} on a helper failed ({e}); listing it again");
                 None
             }
-            ahead::Done::Flagged(..) | ahead::Done::Read => None,
+            _ => None,
         }
     }
 
-    /// The outcome of exactly `changes` pushed to `folder` ahead on a
-    /// helper session, if it got through (else they are pushed again:
-    /// flag changes are idempotent).
-    fn flagged_ahead(&mut self, folder: &str, changes: &[FlagChange]) -> Option<Vec<Result<()>>> {
-        match self.ahead.as_mut()?.take(ahead::Kind::Flags, folder)? {
-            ahead::Done::Flagged(done, Ok(results)) if done == changes => Some(results),
-            ahead::Done::Flagged(_, Err(e)) => {
-                tracing::debug!(
-                    "flags for {folder:?} on a helper failed ({e}); sending them again"
-                );
+    /// The outcome of exactly `asked` (flag changes or removals, as `kind`
+    /// says) made in `folder` ahead on a helper session, if it got through
+    /// (else they are made again: both are idempotent).
+    fn done_ahead<T: PartialEq>(
+        &mut self,
+        kind: ahead::Kind,
+        folder: &str,
+        asked: &[T],
+        outcome: impl FnOnce(ahead::Done) -> Option<(Vec<T>, Result<Vec<Result<()>>>)>,
+    ) -> Option<Vec<Result<()>>> {
+        match outcome(self.ahead.as_mut()?.take(kind, folder)?)? {
+            (done, Ok(results)) if done == asked => Some(results),
+            (_, Ok(_)) => None,
+            (_, Err(e)) => {
+                tracing::debug!("{kind:?} in {folder:?} on a helper failed ({e}); doing it again");
                 None
             }
-            _ => None,
         }
+    }
+
+    /// Takes on the UIDVALIDITY the main session's snapshot of `folder`
+    /// saw, for work handed over from it.
+    fn assume_validity(&mut self, folder: &str, validity: Option<u32>) {
+        match validity {
+            Some(validity) => self.validities.insert(folder.to_string(), validity),
+            None => self.validities.remove(folder),
+        };
     }
 }
 
@@ -494,6 +507,13 @@ impl Store for ImapStore {
         }
     }
 
+    fn remove_ahead(&mut self, folder: &str, keys: &[MessageKey]) {
+        let validity = self.validities.get(folder).copied();
+        if let Some(ahead) = &mut self.ahead {
+            ahead.request(folder, ahead::Job::Remove(keys.to_vec(), validity));
+        }
+    }
+
     fn read_bodies(
         &mut self,
         folder: &str,
@@ -540,7 +560,11 @@ impl Store for ImapStore {
         folder: &str,
         changes: &[FlagChange],
     ) -> Batch<Result<(), ImapStoreError>, ImapStoreError> {
-        if let Some(results) = self.flagged_ahead(folder, changes) {
+        let flagged = |done| match done {
+            ahead::Done::Flagged(changes, result) => Some((changes, result)),
+            _ => None,
+        };
+        if let Some(results) = self.done_ahead(ahead::Kind::Flags, folder, changes, flagged) {
             return Ok(results);
         }
         self.guard(|s| s.change_flags(folder, changes))
@@ -551,6 +575,13 @@ impl Store for ImapStore {
         folder: &str,
         keys: &[MessageKey],
     ) -> Batch<Result<(), ImapStoreError>, ImapStoreError> {
+        let removed = |done| match done {
+            ahead::Done::Removed(keys, result) => Some((keys, result)),
+            _ => None,
+        };
+        if let Some(results) = self.done_ahead(ahead::Kind::Remove, folder, keys, removed) {
+            return Ok(results);
+        }
         self.guard(|s| s.delete_messages(folder, keys))
     }
 

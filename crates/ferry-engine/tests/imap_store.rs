@@ -1195,6 +1195,43 @@ fn flag_changes_handed_ahead_are_pushed_on_a_helper_session() {
 }
 
 #[test]
+fn removals_handed_ahead_are_made_on_a_helper_session() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, sent, helper_sent) = store_with_helpers(&dovecot, 1);
+    s.snapshot("F1").expect("F1");
+    s.snapshot("F2").expect("F2");
+    s.remove_ahead("F2", &[uid(1)]);
+    wait_for(&helper_sent, &["SELECT F2", "UID EXPUNGE 1"]);
+    let results = s.remove("F2", &[uid(1)]).expect("remove");
+    assert!(results.iter().all(Result::is_ok));
+    let main = sent.lock().expect("trace").join("\n");
+    assert!(
+        !main.contains("UID STORE") && !main.contains("EXPUNGE"),
+        "{main}"
+    );
+    assert_eq!(server_flags(&dovecot, "F2"), [(2, strings(&["\\Seen"]))]);
+}
+
+#[test]
+fn a_helper_refuses_removals_where_the_uidvalidity_changed() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, _, helper_sent) = store_with_helpers(&dovecot, 1);
+    list_then_renumber_f1(&dovecot, &mut s);
+    s.remove_ahead("F1", &[uid(1)]);
+    wait_for(&helper_sent, &["SELECT F1"]);
+    let err = s.remove("F1", &[uid(1)]).expect_err("refused");
+    assert!(
+        matches!(err, ImapStoreError::ValidityChanged { .. }),
+        "{err}"
+    );
+    let helpers = helper_sent.lock().expect("trace").join("\n");
+    assert!(!helpers.contains("UID STORE"), "{helpers}");
+    assert_eq!(server_flags(&dovecot, "F1"), [(1, strings(&["\\Seen"]))]);
+}
+
+#[test]
 fn a_helper_refuses_flag_changes_where_the_uidvalidity_changed() {
     let dovecot = start(DovecotOptions::default());
     two_folders(&dovecot);

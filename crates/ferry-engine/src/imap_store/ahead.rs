@@ -1,13 +1,13 @@
 //! Work ahead on more connections (the account's `connections`): while
 //! the engine works on one folder, helper sessions already list the next
-//! ones, and later push the next ones' flag changes, so that a run over
+//! ones, and later push the next ones' flag changes and removals, so that a run over
 //! many changed folders pays the server's round trips and SELECT work side
 //! by side instead of one folder after another.
 //!
 //! The engine asks for a folder's listing or flag changes ahead
 //! ([`Ahead::request`]) and later for the outcome ([`Ahead::take`]); flag
-//! changes are idempotent, so pushing them early changes nothing but the
-//! time. A request no helper has started yet is
+//! changes and removals are idempotent, so making them early changes
+//! nothing but the time. A request no helper has started yet is
 //! given back, and the main session lists the folder itself; one a helper
 //! is working on is waited for. Helpers connect lazily and one after
 //! another (the next one opens once the last one is in, while more is
@@ -19,15 +19,16 @@
 //! that failed on a helper, so errors are reported as the main session
 //! meets them.
 //!
-//! A helper refuses to change flags in a folder whose UIDVALIDITY is not
+//! A helper refuses to change flags or remove messages in a folder whose UIDVALIDITY is not
 //! the one the main session's snapshot saw, as the main session does (see
 //! [`ImapStore`]). Helpers also read pieces of a large read (module
 //! `spread`), which report to their reader rather than to the board.
-//! Everything else that changes the server (copies, removals, moves,
-//! folders) stays on the main session.
+//! Everything else that changes the server (copies, moves, folders) stays
+//! on the main session.
 
 use super::spread::Piece;
 use super::{FolderNames, ImapStore, ImapStoreError, Result};
+use ferry_core::MessageKey;
 use ferry_core::store::{FlagChange, Since, Snapshot, Store};
 use ferry_imap::Session;
 use std::collections::{HashMap, VecDeque};
@@ -47,6 +48,8 @@ pub(super) enum Kind {
     List,
     /// Push flag changes to it.
     Flags,
+    /// Remove messages from it.
+    Remove,
     /// Read a piece of a read spread over the connections, by its number.
     Piece(u64),
 }
@@ -57,6 +60,9 @@ pub(super) enum Job {
     List(Option<Since>),
     /// These flag changes, in a folder whose snapshot saw this UIDVALIDITY.
     Flags(Vec<FlagChange>, Option<u32>),
+    /// Remove these messages, in a folder whose snapshot saw this
+    /// UIDVALIDITY.
+    Remove(Vec<MessageKey>, Option<u32>),
     /// A piece of a read (see module `spread`), by its number.
     Piece(u64, Piece),
 }
@@ -66,6 +72,7 @@ impl Job {
         match self {
             Job::List(_) => Kind::List,
             Job::Flags(..) => Kind::Flags,
+            Job::Remove(..) => Kind::Remove,
             Job::Piece(number, _) => Kind::Piece(*number),
         }
     }
@@ -77,6 +84,8 @@ pub(super) enum Done {
     Listed(Result<Snapshot>),
     /// Flag changes: which were made, for exactly these changes.
     Flagged(Vec<FlagChange>, Result<Vec<Result<()>>>),
+    /// Removals: which were made, for exactly these messages.
+    Removed(Vec<MessageKey>, Result<Vec<Result<()>>>),
     /// A piece read: its messages went to the reader (what failed, the
     /// reader reads again).
     Read,
@@ -336,12 +345,14 @@ fn work(store: &mut ImapStore, folder: &str, job: Job) -> Done {
         Job::List(Some(since)) => Done::Listed(store.snapshot_since(folder, &since)),
         Job::List(None) => Done::Listed(store.snapshot(folder)),
         Job::Flags(changes, validity) => {
-            match validity {
-                Some(validity) => store.validities.insert(folder.to_string(), validity),
-                None => store.validities.remove(folder),
-            };
+            store.assume_validity(folder, validity);
             let result = store.set_flags(folder, &changes);
             Done::Flagged(changes, result)
+        }
+        Job::Remove(keys, validity) => {
+            store.assume_validity(folder, validity);
+            let result = store.remove(folder, &keys);
+            Done::Removed(keys, result)
         }
         Job::Piece(_, mut piece) => {
             if let Err(e) = piece.run(store, folder) {

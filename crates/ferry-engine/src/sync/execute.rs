@@ -203,7 +203,7 @@ pub(crate) fn run<F: Store, N: Store>(
         if control.stop_requested() {
             return Ok(());
         }
-        flags_ahead(
+        changes_ahead(
             (&mut *far, &mut *near),
             prepared,
             &folders,
@@ -244,11 +244,12 @@ pub(crate) fn run<F: Store, N: Store>(
     Ok(())
 }
 
-/// Before folder `index` is worked on: hands the flag changes of the next
-/// folders (as many as the stores work ahead) to the stores, which may push
-/// them meanwhile on other connections (see [`Store::set_flags_ahead`]);
-/// `announced` counts the folders already looked at.
-fn flags_ahead<F: Store, N: Store>(
+/// Before folder `index` is worked on: hands the flag changes and
+/// removals of the next folders (as many as the stores work ahead) to the
+/// stores, which may make them meanwhile on other connections (see
+/// [`Store::set_flags_ahead`], [`Store::remove_ahead`]); `announced`
+/// counts the folders already looked at.
+fn changes_ahead<F: Store, N: Store>(
     (far, near): (&mut F, &mut N),
     prepared: &BTreeMap<String, PreparedRef<'_>>,
     folders: &[(&String, &FolderPlan)],
@@ -266,21 +267,36 @@ fn flags_ahead<F: Store, N: Store>(
             continue;
         }
         for side in Side::BOTH {
-            let changes = flag_changes(&folder_plan.actions, side);
             match side {
-                Side::Far => announce_flags(far, name, &changes),
-                Side::Near => announce_flags(near, name, &changes),
+                Side::Far => announce(far, side, name, &folder_plan.actions),
+                Side::Near => announce(near, side, name, &folder_plan.actions),
             }
         }
     }
     *announced = (*announced).max(end);
 }
 
-fn announce_flags<S: Store>(store: &mut S, folder: &str, changes: &[FlagChange]) {
-    let changes = storable_changes(store, changes);
+/// Hands `store` the flag changes and removals of `actions` on `side`.
+fn announce<S: Store>(store: &mut S, side: Side, folder: &str, actions: &[Action]) {
+    let changes = storable_changes(store, &flag_changes(actions, side));
     if !changes.is_empty() {
         store.set_flags_ahead(folder, &changes);
     }
+    let removals = removal_keys(actions, side);
+    if !removals.is_empty() {
+        store.remove_ahead(folder, &removals);
+    }
+}
+
+/// The keys the Remove actions on `side` name.
+fn removal_keys(actions: &[Action], side: Side) -> Vec<MessageKey> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { side: s, key } if *s == side => Some(key.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What the folder looked like when it was listed: the next run compares
@@ -524,13 +540,7 @@ fn remove<S: Store>(
     actions: &[Action],
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let keys: Vec<MessageKey> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Remove { side: s, key } if *s == side => Some(key.clone()),
-            _ => None,
-        })
-        .collect();
+    let keys = removal_keys(actions, side);
     if keys.is_empty() {
         return Ok(());
     }
