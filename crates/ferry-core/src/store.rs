@@ -260,6 +260,14 @@ pub trait Store {
         let _ = (folder, keys);
     }
 
+    /// Starts moving `keys` from `from` to `to` in the background, for a
+    /// later [`Store::move_messages`] of exactly these to return the
+    /// outcome of. A hint: the default does nothing. Only once the folders
+    /// are done with, for moves that do not depend on each other.
+    fn move_ahead(&mut self, from: &str, keys: &[MessageKey], to: &str) {
+        let _ = (from, keys, to);
+    }
+
     /// Removes what an unfinished write of `key` into `folder` left behind
     /// (a Maildir file in `tmp/` of a run that was killed), once the write
     /// is given up for good. The default does nothing.

@@ -30,9 +30,9 @@
 //! to act on the folder (its UIDs may name other messages now).
 //!
 //! With more connections allowed ([`ImapStore::with_helpers`]), the next
-//! folders are listed, and their flag changes pushed, ahead on helper
-//! sessions (module `ahead`), and large reads are shared with them (module
-//! `spread`).
+//! folders are listed, and their flag changes and removals made, ahead on
+//! helper sessions, and so are moves out of other folders (module
+//! `ahead`); large reads are shared with them (module `spread`).
 
 mod ahead;
 mod append;
@@ -71,6 +71,8 @@ pub struct ImapStore {
     /// The UIDVALIDITY each folder's snapshot saw, by local name.
     validities: HashMap<String, u32>,
     ahead: Option<ahead::Ahead>,
+    /// Moves handed to helpers: (from, to) -> the request's number.
+    moves_ahead: HashMap<(String, String), u64>,
     reconnect: Option<Reconnect>,
 }
 
@@ -128,6 +130,7 @@ impl ImapStore {
             broken: None,
             validities: HashMap::new(),
             ahead: None,
+            moves_ahead: HashMap::new(),
             reconnect: None,
         }
     }
@@ -326,16 +329,16 @@ impl ImapStore {
         }
     }
 
-    /// The outcome of exactly `asked` (flag changes or removals, as `kind`
-    /// says) made in `folder` ahead on a helper session, if it got through
-    /// (else they are made again: both are idempotent).
-    fn done_ahead<T: PartialEq>(
+    /// The outcome of exactly `asked` (flag changes, removals or a move,
+    /// as `kind` says) made in `folder` ahead on a helper session, if it
+    /// got through (else they are made again, see module `ahead`).
+    fn done_ahead<T: PartialEq, R>(
         &mut self,
         kind: ahead::Kind,
         folder: &str,
         asked: &[T],
-        outcome: impl FnOnce(ahead::Done) -> Option<(Vec<T>, Result<Vec<Result<()>>>)>,
-    ) -> Option<Vec<Result<()>>> {
+        outcome: impl FnOnce(ahead::Done) -> Option<(Vec<T>, Result<Vec<Result<R>>>)>,
+    ) -> Option<Vec<Result<R>>> {
         match outcome(self.ahead.as_mut()?.take(kind, folder)?)? {
             (done, Ok(results)) if done == asked => Some(results),
             (_, Ok(_)) => None,
@@ -507,6 +510,19 @@ impl Store for ImapStore {
         }
     }
 
+    fn move_ahead(&mut self, from: &str, keys: &[MessageKey], to: &str) {
+        let job = ahead::MoveJob {
+            keys: keys.to_vec(),
+            to: to.to_string(),
+            validity: self.validities.get(from).copied(),
+        };
+        let asked = (from.to_string(), to.to_string());
+        if let (Some(ahead), false) = (&mut self.ahead, self.moves_ahead.contains_key(&asked)) {
+            self.moves_ahead
+                .insert(asked, ahead.request_move(from, job));
+        }
+    }
+
     fn remove_ahead(&mut self, folder: &str, keys: &[MessageKey]) {
         let validity = self.validities.get(folder).copied();
         if let Some(ahead) = &mut self.ahead {
@@ -591,6 +607,17 @@ impl Store for ImapStore {
         keys: &[MessageKey],
         to: &str,
     ) -> Batch<Result<Option<MessageKey>, ImapStoreError>, ImapStoreError> {
+        let asked = (from.to_string(), to.to_string());
+        if let Some(number) = self.moves_ahead.remove(&asked) {
+            let moved = |done| match done {
+                ahead::Done::Moved(keys, result) => Some((keys, result)),
+                _ => None,
+            };
+            let kind = ahead::Kind::Move(number);
+            if let Some(results) = self.done_ahead(kind, from, keys, moved) {
+                return Ok(results);
+            }
+        }
         self.guard(|s| s.relocate(from, keys, to))
     }
 }

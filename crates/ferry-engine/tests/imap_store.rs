@@ -1214,21 +1214,44 @@ fn removals_handed_ahead_are_made_on_a_helper_session() {
 }
 
 #[test]
-fn a_helper_refuses_removals_where_the_uidvalidity_changed() {
+fn a_helper_refuses_removals_and_moves_where_the_uidvalidity_changed() {
     let dovecot = start(DovecotOptions::default());
     two_folders(&dovecot);
     let (mut s, _, helper_sent) = store_with_helpers(&dovecot, 1);
     list_then_renumber_f1(&dovecot, &mut s);
     s.remove_ahead("F1", &[uid(1)]);
+    s.move_ahead("F1", &[uid(1)], "F2");
     wait_for(&helper_sent, &["SELECT F1"]);
-    let err = s.remove("F1", &[uid(1)]).expect_err("refused");
-    assert!(
-        matches!(err, ImapStoreError::ValidityChanged { .. }),
-        "{err}"
-    );
+    let refused = |err: ImapStoreError| matches!(err, ImapStoreError::ValidityChanged { .. });
+    let removal = s.remove("F1", &[uid(1)]).expect_err("refused");
+    assert!(refused(removal));
+    let moving = s.move_messages("F1", &[uid(1)], "F2").expect_err("refused");
+    assert!(refused(moving));
     let helpers = helper_sent.lock().expect("trace").join("\n");
-    assert!(!helpers.contains("UID STORE"), "{helpers}");
+    assert!(
+        !helpers.contains("UID STORE") && !helpers.contains("UID MOVE"),
+        "{helpers}"
+    );
     assert_eq!(server_flags(&dovecot, "F1"), [(1, strings(&["\\Seen"]))]);
+    assert_eq!(server_flags(&dovecot, "F2").len(), 2);
+}
+
+#[test]
+fn moves_handed_ahead_are_made_on_a_helper_session() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (mut s, sent, helper_sent) = store_with_helpers(&dovecot, 1);
+    s.snapshot("F1").expect("F1");
+    s.snapshot("F2").expect("F2");
+    s.move_ahead("F2", &[uid(1)], "F1");
+    wait_for(&helper_sent, &["UID MOVE 1 F1"]);
+    let results = s.move_messages("F2", &[uid(1)], "F1").expect("move");
+    assert_eq!(results.len(), 1);
+    assert_eq!(*results[0].as_ref().expect("moved"), Some(uid(2)));
+    let main = sent.lock().expect("trace").join("\n");
+    assert!(!main.contains("MOVE"), "{main}");
+    assert_eq!(server_flags(&dovecot, "F1").len(), 2);
+    assert_eq!(server_flags(&dovecot, "F2"), [(2, strings(&["\\Seen"]))]);
 }
 
 #[test]

@@ -1,13 +1,17 @@
 //! Work ahead on more connections (the account's `connections`): while
 //! the engine works on one folder, helper sessions already list the next
-//! ones, and later push the next ones' flag changes and removals, so that a run over
+//! ones, and later push the next ones' flag changes and removals, and make
+//! the moves out of the other folders while the first makes one, so that a run over
 //! many changed folders pays the server's round trips and SELECT work side
 //! by side instead of one folder after another.
 //!
 //! The engine asks for a folder's listing or flag changes ahead
 //! ([`Ahead::request`]) and later for the outcome ([`Ahead::take`]); flag
 //! changes and removals are idempotent, so making them early changes
-//! nothing but the time. A request no helper has started yet is
+//! nothing but the time. A move that failed on a helper is made again on
+//! the main session: messages it had moved are no longer in the source,
+//! so they are reported moved with their new key unknown, which the next
+//! run learns. A request no helper has started yet is
 //! given back, and the main session lists the folder itself; one a helper
 //! is working on is waited for. Helpers connect lazily and one after
 //! another (the next one opens once the last one is in, while more is
@@ -19,12 +23,12 @@
 //! that failed on a helper, so errors are reported as the main session
 //! meets them.
 //!
-//! A helper refuses to change flags or remove messages in a folder whose UIDVALIDITY is not
+//! A helper refuses to change flags, remove or move messages in a folder whose UIDVALIDITY is not
 //! the one the main session's snapshot saw, as the main session does (see
 //! [`ImapStore`]). Helpers also read pieces of a large read (module
 //! `spread`), which report to their reader rather than to the board.
-//! Everything else that changes the server (copies, moves, folders) stays
-//! on the main session.
+//! Everything else that changes the server (copies, folders) stays on the
+//! main session.
 
 use super::spread::Piece;
 use super::{FolderNames, ImapStore, ImapStoreError, Result};
@@ -50,6 +54,8 @@ pub(super) enum Kind {
     Flags,
     /// Remove messages from it.
     Remove,
+    /// Move messages from it, by the number of the request.
+    Move(u64),
     /// Read a piece of a read spread over the connections, by its number.
     Piece(u64),
 }
@@ -63,6 +69,9 @@ pub(super) enum Job {
     /// Remove these messages, in a folder whose snapshot saw this
     /// UIDVALIDITY.
     Remove(Vec<MessageKey>, Option<u32>),
+    /// Move these messages to another folder (a numbered request), from a
+    /// folder whose snapshot saw this UIDVALIDITY.
+    Move(u64, MoveJob),
     /// A piece of a read (see module `spread`), by its number.
     Piece(u64, Piece),
 }
@@ -73,9 +82,20 @@ impl Job {
             Job::List(_) => Kind::List,
             Job::Flags(..) => Kind::Flags,
             Job::Remove(..) => Kind::Remove,
+            Job::Move(number, _) => Kind::Move(*number),
             Job::Piece(number, _) => Kind::Piece(*number),
         }
     }
+}
+
+/// A move handed to a helper.
+pub(super) struct MoveJob {
+    /// The messages, in the folder the request names.
+    pub(super) keys: Vec<MessageKey>,
+    /// The folder they go to.
+    pub(super) to: String,
+    /// The UIDVALIDITY the main session's snapshot of the source saw.
+    pub(super) validity: Option<u32>,
 }
 
 /// What a helper's work came to.
@@ -86,6 +106,9 @@ pub(super) enum Done {
     Flagged(Vec<FlagChange>, Result<Vec<Result<()>>>),
     /// Removals: which were made, for exactly these messages.
     Removed(Vec<MessageKey>, Result<Vec<Result<()>>>),
+    /// A move: each message's new key where reported, for exactly these
+    /// messages.
+    Moved(Vec<MessageKey>, Result<Vec<Result<Option<MessageKey>>>>),
     /// A piece read: its messages went to the reader (what failed, the
     /// reader reads again).
     Read,
@@ -181,7 +204,7 @@ impl Shared {
 /// The helper sessions of one [`ImapStore`].
 pub(super) struct Ahead {
     shared: Arc<Shared>,
-    /// The number of the next piece of a read.
+    /// The number of the next numbered request (pieces, moves).
     next_piece: u64,
 }
 
@@ -241,9 +264,23 @@ impl Ahead {
     /// Has `piece` of a read of `folder` read on a helper; returns its
     /// number. What it reads goes to the reader (see module `spread`).
     pub(super) fn request_piece(&mut self, folder: &str, piece: Piece) -> u64 {
+        let number = self.next_number();
+        self.request(folder, Job::Piece(number, piece));
+        number
+    }
+
+    /// Has `job` (a move out of `folder`) done on a helper; returns its
+    /// number, to [take](Ahead::take) its outcome by.
+    pub(super) fn request_move(&mut self, folder: &str, job: MoveJob) -> u64 {
+        let number = self.next_number();
+        self.request(folder, Job::Move(number, job));
+        number
+    }
+
+    /// A number no request of this run has had.
+    fn next_number(&mut self) -> u64 {
         let number = self.next_piece;
         self.next_piece += 1;
-        self.request(folder, Job::Piece(number, piece));
         number
     }
 
@@ -353,6 +390,11 @@ fn work(store: &mut ImapStore, folder: &str, job: Job) -> Done {
             store.assume_validity(folder, validity);
             let result = store.remove(folder, &keys);
             Done::Removed(keys, result)
+        }
+        Job::Move(_, job) => {
+            store.assume_validity(folder, job.validity);
+            let result = store.move_messages(folder, &job.keys, &job.to);
+            Done::Moved(job.keys, result)
         }
         Job::Piece(_, mut piece) => {
             if let Err(e) = piece.run(store, folder) {

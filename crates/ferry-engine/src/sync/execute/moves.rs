@@ -29,6 +29,18 @@ pub(crate) fn run_moves<F: Store, N: Store>(
             .or_default()
             .push(m);
     }
+    // The first group is made here at once; the others may be made
+    // meanwhile on other connections (see [`Store::move_ahead`]).
+    for (&(side, from, to), group) in groups.iter().skip(1) {
+        let known = |name| prepared.get(name).is_some_and(|p| p.id.is_some());
+        if known(from) && known(to) {
+            let keys: Vec<MessageKey> = group.iter().map(|m| m.key.clone()).collect();
+            match side {
+                Side::Far => far.move_ahead(from, &keys, to),
+                Side::Near => near.move_ahead(from, &keys, to),
+            }
+        }
+    }
     for ((side, from, to), group) in groups {
         let (Some(source), Some(target)) = (prepared.get(from), prepared.get(to)) else {
             continue;
