@@ -663,6 +663,51 @@ fn messages_ferry_removed_without_uidplus_await_expunge_out_of_the_plan() {
     assert_settled(&setup, true);
 }
 
+/// Moves out of several folders are made side by side over the helper
+/// connections where the server has MOVE. Without it a move is COPY, STORE
+/// and EXPUNGE, which a broken helper connection could leave half done and
+/// a retry would copy again: those stay on the first connection.
+#[test]
+fn moves_out_of_several_folders_use_the_helpers_only_with_move() {
+    let folders = ["A", "B", "C"];
+    for hidden in [&[][..], &["MOVE"][..]] {
+        let setup = Setup::new(DovecotOptions::hiding(hidden));
+        let mut client = setup.dovecot.client().expect("client");
+        for (n, folder) in (1..).zip(folders) {
+            client.create(folder).expect("create");
+            client
+                .append(folder, &["\\Seen"], None, &message(n))
+                .expect("append");
+        }
+        drop(client);
+        traced_if(&setup, &["sync"], false);
+        // Each folder's message moves locally to the next folder.
+        for (n, (folder, next)) in (1..).zip(folders.iter().zip(folders.iter().cycle().skip(1))) {
+            let file = local_by_subject(&setup, folder)[&subject(n)].clone();
+            let name = file.path.file_name().expect("name").to_owned();
+            let to = setup.maildir().join(next).join("cur").join(&name);
+            std::fs::rename(&file.path, to).expect("mv");
+        }
+        let run = traced_if(&setup, &["sync"], false);
+        assert!(run.stdout.contains("moved 1"), "{run:?}");
+        let on_helpers = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("protocol: C") && !l.contains("protocol: C: "))
+            .filter(|l| l.contains("UID MOVE") || l.contains("UID COPY"))
+            .count();
+        match hidden.is_empty() {
+            true => assert!(on_helpers > 0, "no move on a helper: {run:?}"),
+            false => assert_eq!(on_helpers, 0, "a COPY on a helper: {run:?}"),
+        }
+        for (n, next) in (1..).zip(folders.iter().cycle().skip(1)).take(3) {
+            let there = server_by_id(&setup, next);
+            assert!(there.contains_key(&id(n)), "{next}: {there:?}");
+        }
+        assert_settled(&setup, false);
+    }
+}
+
 /// A local `mv` between folders is a server move (the same message, no
 /// APPEND), and a server move is a local rename (same inode, no download).
 #[test]

@@ -268,6 +268,11 @@ pub trait Store {
         let _ = (from, keys, to);
     }
 
+    /// Withdraws the flag changes, removals and moves handed ahead that
+    /// the store has not started (the run stopped, or failed, and will
+    /// not record them). The default does nothing.
+    fn cancel_ahead(&mut self) {}
+
     /// Removes what an unfinished write of `key` into `folder` left behind
     /// (a Maildir file in `tmp/` of a run that was killed), once the write
     /// is given up for good. The default does nothing.

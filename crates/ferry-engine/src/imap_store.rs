@@ -510,6 +510,13 @@ impl Store for ImapStore {
         }
     }
 
+    fn cancel_ahead(&mut self) {
+        if let Some(ahead) = &mut self.ahead {
+            ahead.cancel_changes();
+        }
+        self.moves_ahead.clear();
+    }
+
     fn move_ahead(&mut self, from: &str, keys: &[MessageKey], to: &str) {
         let job = ahead::MoveJob {
             keys: keys.to_vec(),

@@ -1237,6 +1237,41 @@ fn a_helper_refuses_removals_and_moves_where_the_uidvalidity_changed() {
 }
 
 #[test]
+fn changes_handed_ahead_that_no_helper_started_are_withdrawn_on_cancel() {
+    let dovecot = start(DovecotOptions::default());
+    two_folders(&dovecot);
+    let (store, _) = store(&dovecot);
+    let helper_sent: Trace = Arc::default();
+    // The helper connects only once released: until then, what is handed
+    // ahead stays queued.
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let (port, sink) = (dovecot.imap_port(), helper_sent.clone());
+    let opener: Opener = Arc::new(move |_| {
+        let _ = gate.lock().expect("gate").recv();
+        session_at(port, &sink)
+    });
+    let mut s = store.with_helpers(opener, 1);
+    s.snapshot("F1").expect("F1");
+    s.snapshot("F2").expect("F2");
+    s.remove_ahead("F2", &[uid(1)]);
+    s.move_ahead("F1", &[uid(1)], "F2");
+    s.cancel_ahead();
+    s.list_ahead("F1", None);
+    release.send(()).expect("release");
+    // Queued after the withdrawn work, the listing is done once it would
+    // have been.
+    wait_for(&helper_sent, &["SELECT F1"]);
+    let helpers = helper_sent.lock().expect("trace").join("\n");
+    assert!(
+        !helpers.contains("EXPUNGE") && !helpers.contains("MOVE"),
+        "{helpers}"
+    );
+    assert_eq!(server_flags(&dovecot, "F1").len(), 1);
+    assert_eq!(server_flags(&dovecot, "F2").len(), 2);
+}
+
+#[test]
 fn moves_handed_ahead_are_made_on_a_helper_session() {
     let dovecot = start(DovecotOptions::default());
     two_folders(&dovecot);

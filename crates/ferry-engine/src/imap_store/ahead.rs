@@ -1,34 +1,38 @@
 //! Work ahead on more connections (the account's `connections`): while
 //! the engine works on one folder, helper sessions already list the next
-//! ones, and later push the next ones' flag changes and removals, and make
-//! the moves out of the other folders while the first makes one, so that a run over
+//! ones and make their flag changes and removals, and make the moves out
+//! of other folders while the main session makes one, so that a run over
 //! many changed folders pays the server's round trips and SELECT work side
 //! by side instead of one folder after another.
 //!
-//! The engine asks for a folder's listing or flag changes ahead
-//! ([`Ahead::request`]) and later for the outcome ([`Ahead::take`]); flag
-//! changes and removals are idempotent, so making them early changes
-//! nothing but the time. A move that failed on a helper is made again on
-//! the main session: messages it had moved are no longer in the source,
+//! The engine asks for work ahead ([`Ahead::request`]) and later for its
+//! outcome ([`Ahead::take`]). Flag changes and removals are idempotent, so
+//! making them early changes nothing but the time, and one that failed on
+//! a helper is made again on the main session. Moves are handed ahead only
+//! where a move is one command (IMAP MOVE): one that failed on a helper is
+//! made again too, and messages it had moved are no longer in the source,
 //! so they are reported moved with their new key unknown, which the next
-//! run learns. A request no helper has started yet is
-//! given back, and the main session lists the folder itself; one a helper
-//! is working on is waited for. Helpers connect lazily and one after
-//! another (the next one opens once the last one is in, while more is
-//! queued than idle helpers can take), up to the limit; once one cannot
-//! connect (the server allows fewer connections:
-//! Courier 4 per IP, Dovecot 10 per user and IP) no more are tried. A
-//! helper that cannot connect or whose session breaks only means fewer
-//! helpers: its work falls back to the main session, and so does a listing
-//! that failed on a helper, so errors are reported as the main session
-//! meets them.
+//! run learns. A request no helper has started yet is given back (the
+//! main session does the work itself); one a helper is working on is
+//! waited for. When the run stops or fails, the changes no helper started
+//! are withdrawn ([`Ahead::cancel_changes`]).
 //!
-//! A helper refuses to change flags, remove or move messages in a folder whose UIDVALIDITY is not
-//! the one the main session's snapshot saw, as the main session does (see
-//! [`ImapStore`]). Helpers also read pieces of a large read (module
-//! `spread`), which report to their reader rather than to the board.
-//! Everything else that changes the server (copies, folders) stays on the
-//! main session.
+//! Helpers connect when work is queued that idle helpers cannot take, one
+//! after another, or as the run starts for the folders the engine expects
+//! to hand ahead ([`Ahead::expect`]): the first alone, the others side by
+//! side once it is in. Once one cannot connect (the server allows fewer
+//! connections: Courier 4 per IP, Dovecot 10 per user and IP) no more are
+//! tried. A helper that cannot connect or whose session breaks only means
+//! fewer helpers: its work falls back to the main session, and so does a
+//! listing that failed on a helper, so errors are reported as the main
+//! session meets them.
+//!
+//! A helper refuses to change flags, remove or move messages in a folder
+//! whose UIDVALIDITY is not the one the main session's snapshot saw, as the
+//! main session does (see [`ImapStore`]). Helpers also read pieces of a
+//! large read (module `spread`), which report to their reader rather than
+//! to the board. Everything else that changes the server (copies, folders)
+//! stays on the main session.
 
 use super::spread::Piece;
 use super::{FolderNames, ImapStore, ImapStoreError, Result};
@@ -169,7 +173,7 @@ impl Shared {
     /// Starts one more helper if more is queued than the idle ones can
     /// take, or fewer are started than expected; never after a refusal.
     /// Helpers connect one at a time, except expected ones once a first
-    /// helper got in: a server that allows no more refuses one only.
+    /// helper got in: a server that allows none refuses one only.
     fn open_more(self: &Arc<Shared>, board: &mut Board) {
         let more_queued = board.queue.len() > board.idle && board.connecting == 0;
         let expected =
@@ -282,6 +286,21 @@ impl Ahead {
         let number = self.next_piece;
         self.next_piece += 1;
         number
+    }
+
+    /// Withdraws the flag changes, removals and moves no helper has
+    /// started.
+    pub(super) fn cancel_changes(&mut self) {
+        let changes = |kind: &Kind| matches!(kind, Kind::Flags | Kind::Remove | Kind::Move(_));
+        let mut board = self.shared.board();
+        let board = &mut *board;
+        board.queue.retain(|id| {
+            let withdrawn = changes(&id.0) && matches!(board.slots.get(id), Some(Slot::Queued(_)));
+            if withdrawn {
+                board.slots.remove(id);
+            }
+            !withdrawn
+        });
     }
 
     /// Piece `number` of a read of `folder`, if no helper has started it

@@ -641,9 +641,10 @@ impl Session {
 
     /// LOGOUT without waiting for the server's goodbye, then closes the
     /// connection: a run ends a round trip sooner than with
-    /// [`Session::logout`]. Every earlier command has completed, so
-    /// nothing is lost; the server logs the session out when it reads the
-    /// command, and a session that cannot send it is simply closed.
+    /// [`Session::logout`]. For a caller whose commands have all
+    /// completed: nothing is lost then. The server logs the session out
+    /// when it reads the command (it may count the connection a moment
+    /// longer); a session that cannot send it is simply closed.
     pub fn close(mut self) {
         if self.send(Command::new("LOGOUT")).is_err() {
             // Closed all the same: the server ends the session on EOF.

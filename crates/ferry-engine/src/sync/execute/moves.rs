@@ -29,29 +29,58 @@ pub(crate) fn run_moves<F: Store, N: Store>(
             .or_default()
             .push(m);
     }
-    // The first group is made here at once; the others may be made
-    // meanwhile on other connections (see [`Store::move_ahead`]).
-    for (&(side, from, to), group) in groups.iter().skip(1) {
-        let known = |name| prepared.get(name).is_some_and(|p| p.id.is_some());
-        if known(from) && known(to) {
-            let keys: Vec<MessageKey> = group.iter().map(|m| m.key.clone()).collect();
-            match side {
-                Side::Far => far.move_ahead(from, &keys, to),
-                Side::Near => near.move_ahead(from, &keys, to),
-            }
-        }
-    }
-    for ((side, from, to), group) in groups {
+    let groups: Vec<_> = groups.into_iter().collect();
+    let mut announced = 1;
+    for (index, &((side, from, to), ref group)) in groups.iter().enumerate() {
+        moves_ahead(
+            (&mut *far, &mut *near),
+            prepared,
+            &groups,
+            index,
+            &mut announced,
+        );
         let (Some(source), Some(target)) = (prepared.get(from), prepared.get(to)) else {
             continue;
         };
         let done = match side {
-            Side::Far => move_group(far, side, state, (source, target), &group, report)?,
-            Side::Near => move_group(near, side, state, (source, target), &group, report)?,
+            Side::Far => move_group(far, side, state, (source, target), group, report)?,
+            Side::Near => move_group(near, side, state, (source, target), group, report)?,
         };
         settle_flags(far, near, to, &done, report)?;
     }
     Ok(())
+}
+
+/// The moves grouped by side and (from, to) folders, in order.
+type Groups<'m> = [((Side, &'m str, &'m str), Vec<&'m Move>)];
+
+/// Before group `index` is made: hands the next groups (as many as the
+/// stores work ahead) to the stores, which may make them meanwhile on
+/// other connections (see [`Store::move_ahead`]); `announced` counts the
+/// groups already looked at. Only where a move is one atomic command: a
+/// COPY that went through before its connection broke would be made again.
+fn moves_ahead<F: Store, N: Store>(
+    (far, near): (&mut F, &mut N),
+    prepared: &BTreeMap<String, PreparedRef<'_>>,
+    groups: &Groups<'_>,
+    index: usize,
+    announced: &mut usize,
+) {
+    let depth = far.ahead_depth().max(near.ahead_depth());
+    let end = (index + 1 + depth).min(groups.len());
+    let known = |name| prepared.get(name).is_some_and(|p| p.id.is_some());
+    for ((side, from, to), group) in groups.iter().take(end).skip((*announced).max(index + 1)) {
+        if !(known(*from) && known(*to)) {
+            continue;
+        }
+        let keys: Vec<MessageKey> = group.iter().map(|m| m.key.clone()).collect();
+        match side {
+            Side::Far if far.capabilities().atomic_move => far.move_ahead(from, &keys, to),
+            Side::Near if near.capabilities().atomic_move => near.move_ahead(from, &keys, to),
+            _ => {}
+        }
+    }
+    *announced = (*announced).max(end);
 }
 
 /// A move that happened: the message's key on each side in the target
