@@ -196,25 +196,6 @@ pub(crate) fn run<F: Store, N: Store>(
     control: &Control,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let outcome = run_plan(far, near, state, prepared, plan, control, report);
-    // Work handed ahead that the run will not take the outcome of (it
-    // stopped, or failed) is not made, where no helper has started it.
-    if outcome.is_err() || control.stop_requested() {
-        far.cancel_ahead();
-        near.cancel_ahead();
-    }
-    outcome
-}
-
-fn run_plan<F: Store, N: Store>(
-    far: &mut F,
-    near: &mut N,
-    state: &mut State,
-    prepared: &BTreeMap<String, PreparedRef<'_>>,
-    plan: &AccountPlan,
-    control: &Control,
-    report: &mut SyncReport,
-) -> Result<(), SyncError> {
     let mut finished = Vec::new();
     let folders: Vec<(&String, &FolderPlan)> = plan.folders.iter().collect();
     let mut announced = 0;

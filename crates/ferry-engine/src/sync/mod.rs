@@ -201,7 +201,14 @@ pub fn sync<F: Store, N: Store>(
     let refs = prepared_refs(&prepared);
     let control = &options.control;
     control.planned(progress::work(&plan, &refs));
-    execute::run(far, near, state, &refs, &plan, control, &mut report)?;
+    let outcome = execute::run(far, near, state, &refs, &plan, control, &mut report);
+    // Work handed ahead that the run will not take the outcome of (it
+    // stopped, or failed) is not made, where no helper has started it.
+    if outcome.is_err() || control.stop_requested() {
+        far.cancel_ahead();
+        near.cancel_ahead();
+    }
+    outcome?;
     report.stopped = control.stop_requested();
     Ok(report)
 }
