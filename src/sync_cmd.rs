@@ -145,7 +145,8 @@ fn sync_account(
     // Folders skipped as unchanged were judged under the settings of the
     // last run; under others (`sync = "both"` after "pull", a larger
     // `max_size`) everything is looked into once.
-    options.full |= !settings.same_as_last();
+    let settings_changed = !settings.same_as_last();
+    options.full |= settings_changed;
     let report = sync(
         Stores {
             far: &mut far,
@@ -155,7 +156,7 @@ fn sync_account(
         &options,
     )?;
     far.close();
-    if !dry_run && report.exit_status() == ExitStatus::Done && !report.stopped {
+    if settings_changed && !dry_run && report.exit_status() == ExitStatus::Done && !report.stopped {
         settings.save();
     }
     Ok(report)
