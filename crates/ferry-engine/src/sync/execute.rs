@@ -256,9 +256,8 @@ fn changes_ahead<F: Store, N: Store>(
     index: usize,
     announced: &mut usize,
 ) {
-    let depth = far.ahead_depth().max(near.ahead_depth());
-    let end = (index + 1 + depth).min(folders.len());
-    for &(name, folder_plan) in folders.iter().take(end).skip((*announced).max(index + 1)) {
+    let window = ahead_window((far, near), folders.len(), index, announced);
+    for &(name, folder_plan) in &folders[window] {
         if prepared
             .get(name.as_str())
             .and_then(|p| folder_run(name, p))
@@ -273,7 +272,22 @@ fn changes_ahead<F: Store, N: Store>(
             }
         }
     }
+}
+
+/// Before item `index` of `len` (a folder, a group of moves) is worked on:
+/// the next ones, as many as the stores work ahead, not yet handed ahead;
+/// `announced` counts those already looked at, and now includes these.
+fn ahead_window<F: Store, N: Store>(
+    (far, near): (&F, &N),
+    len: usize,
+    index: usize,
+    announced: &mut usize,
+) -> std::ops::Range<usize> {
+    let depth = far.ahead_depth().max(near.ahead_depth());
+    let end = (index + 1 + depth).min(len);
+    let start = (*announced).max(index + 1).min(end);
     *announced = (*announced).max(end);
+    start..end
 }
 
 /// Hands `store` the flag changes and removals of `actions` on `side`.

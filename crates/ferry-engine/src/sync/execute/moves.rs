@@ -3,7 +3,7 @@
 //! transferred again; the pair follows it, and the flags both sides agreed
 //! on are set where they differ.
 
-use super::triage;
+use super::{ahead_window, triage};
 use crate::sync::report::SyncReport;
 use crate::sync::{PreparedRef, SyncError};
 use ferry_core::store::{FlagChange, Store};
@@ -66,10 +66,9 @@ fn moves_ahead<F: Store, N: Store>(
     index: usize,
     announced: &mut usize,
 ) {
-    let depth = far.ahead_depth().max(near.ahead_depth());
-    let end = (index + 1 + depth).min(groups.len());
+    let window = ahead_window((&*far, &*near), groups.len(), index, announced);
     let known = |name| prepared.get(name).is_some_and(|p| p.id.is_some());
-    for ((side, from, to), group) in groups.iter().take(end).skip((*announced).max(index + 1)) {
+    for ((side, from, to), group) in &groups[window] {
         if !(known(*from) && known(*to)) {
             continue;
         }
@@ -80,7 +79,6 @@ fn moves_ahead<F: Store, N: Store>(
             _ => {}
         }
     }
-    *announced = (*announced).max(end);
 }
 
 /// A move that happened: the message's key on each side in the target
