@@ -1547,18 +1547,23 @@ fn a_skipped_deleted_message_undeleted_later_is_downloaded() {
     }
 }
 
-/// After login, ENABLE and NAMESPACE go out together: one round trip, not
-/// two, on every run.
+/// After login, ENABLE, NAMESPACE and the folder listing go out together:
+/// one round trip, not three, on every run.
 #[test]
-fn enable_and_namespace_share_a_round_trip() {
+fn enable_namespace_and_the_listing_share_a_round_trip() {
     let setup = Setup::new(DovecotOptions::default());
     let run = setup.ferry(&["sync", "-vv"]);
     assert_eq!(run.code, 0, "{run:?}");
     let at = |needle: &str| run.stderr.lines().position(|l| l.contains(needle));
-    let (Some(namespace), Some(enabled)) = (at(" C: f3 NAMESPACE"), at(" S: f2 OK")) else {
-        panic!("no ENABLE/NAMESPACE exchange: {run:?}");
+    let (Some(namespace), Some(list), Some(enabled)) = (
+        at(" C: f3 NAMESPACE"),
+        at(" C: f4 LIST \"\" \"*\" RETURN (STATUS"),
+        at(" S: f2 OK"),
+    ) else {
+        panic!("no ENABLE/NAMESPACE/LIST exchange: {run:?}");
     };
     assert!(namespace < enabled, "NAMESPACE waited for ENABLE: {run:?}");
+    assert!(list < enabled, "the listing waited for ENABLE: {run:?}");
 }
 
 /// Six folders with three messages each on the server, synced once.

@@ -74,6 +74,8 @@ pub struct ImapStore {
     /// Moves handed to helpers: (from, to) -> the request's number.
     moves_ahead: HashMap<(String, String), u64>,
     reconnect: Option<Reconnect>,
+    /// The folder listing sent at login, for the first `list_folders`.
+    early_listing: Option<folders::EarlyListing>,
 }
 
 /// How a broken main session is replaced (see [`ImapStore::with_reconnect`]).
@@ -100,16 +102,25 @@ impl ImapStore {
                 reason: "the session is not logged in".into(),
             });
         }
-        let (_, spaces) = session
-            .enable_and_namespace(&["CONDSTORE", "QRESYNC"])
+        let (_, spaces, sent) = session
+            .enable_and_namespace_then(&["CONDSTORE", "QRESYNC"], |s| s.send_list_with_status(true))
             .map_err(ImapStoreError::Session)?;
+        let mut early_listing = sent.map(folders::EarlyListing::Sent);
+        if needs_delimiter(&spaces) {
+            // The delimiter is asked with a LIST, whose responses must not
+            // mix with the listing's.
+            early_listing = early_listing.map(|early| early.receive(&mut session));
+        }
         let names = discover_names(&mut session, spaces).map_err(ImapStoreError::Session)?;
         tracing::debug!(
             "server folder names: prefix {:?}, delimiter {:?}",
             names.prefix(),
             names.delimiter()
         );
-        Ok(ImapStore::over(session, names))
+        Ok(ImapStore {
+            early_listing,
+            ..ImapStore::over(session, names)
+        })
     }
 
     /// A helper's store (see [`ImapStore::with_helpers`]): the names are
@@ -132,6 +143,7 @@ impl ImapStore {
             ahead: None,
             moves_ahead: HashMap::new(),
             reconnect: None,
+            early_listing: None,
         }
     }
 
@@ -187,6 +199,8 @@ impl ImapStore {
     /// sessions closed).
     pub fn into_session(mut self) -> Session {
         self.ahead = None;
+        // Read what no command asked for yet, for a clean session.
+        let _ = self.drop_early_listing();
         self.session
     }
 
@@ -225,6 +239,7 @@ impl ImapStore {
             Ok(session) => {
                 tracing::warn!("connected to the server again after: {reason}");
                 self.session = session;
+                self.early_listing = None;
                 self.broken = None;
             }
             Err(e) => {
@@ -240,6 +255,7 @@ impl ImapStore {
     fn guard<T>(&mut self, op: impl FnOnce(&mut ImapStore) -> Result<T>) -> Result<T> {
         self.revive();
         self.alive()?;
+        self.drop_early_listing()?;
         // Unsolicited responses (EXISTS, EXPUNGE, FETCH of other clients'
         // changes) are not used: the next snapshot sees their effect.
         drop(self.session.take_unsolicited());
@@ -361,6 +377,14 @@ impl ImapStore {
 
 /// The personal namespace's prefix and delimiter, from what NAMESPACE
 /// reported (the delimiter from LIST when it gives none).
+/// Whether the personal namespace leaves the delimiter unknown (it is then
+/// asked with `LIST "" ""`).
+fn needs_delimiter(spaces: &[(String, Option<char>)]) -> bool {
+    spaces
+        .first()
+        .is_none_or(|(_, delimiter)| delimiter.is_none())
+}
+
 fn discover_names(
     session: &mut Session,
     spaces: Vec<(String, Option<char>)>,
@@ -456,7 +480,8 @@ impl Store for ImapStore {
     }
 
     fn list_folders(&mut self) -> Result<Vec<FolderStatus>> {
-        self.guard(ImapStore::list_all)
+        let early = self.early_listing.take();
+        self.guard(|s| s.list_all(early))
     }
 
     fn create_folder(&mut self, name: &str) -> Result<()> {
@@ -549,6 +574,7 @@ impl Store for ImapStore {
     fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>> {
         self.revive();
         self.alive()?;
+        self.drop_early_listing()?;
         let wire = self.wire(folder)?;
         self.writes.start(folder, wire);
         Ok(Box::new(append::AppendTarget::new(self)))

@@ -11,6 +11,7 @@ use ferry_core::store::{BodyTarget, ErrorClass, FlagChange, Incoming, Markers, S
 use ferry_core::{Flag, Flags, MessageKey, Uid};
 use ferry_engine::imap_store::{ImapStore, ImapStoreError, Opener};
 use ferry_imap::{AuthMechanism, Credentials, Secret, ServerOptions, Session, TlsMode};
+use ferry_testkit::fake_server::{Script, ScriptedServer};
 use ferry_testkit::proxy::{Cut, Direction, FaultProxy, Faults};
 use ferry_testkit::{Dovecot, DovecotOptions, USER};
 use std::io;
@@ -155,6 +156,99 @@ fn names_map_both_ways_on_a_courier_like_server() {
     assert_eq!(refused.class(), ErrorClass::Folder);
     let (keys, _) = exercise(&mut s, "A/B");
     assert!(keys.iter().all(Option::is_some));
+}
+
+/// Where the server has LIST-STATUS, the folder listing goes out with
+/// ENABLE and NAMESPACE at login, and the first listing uses it.
+#[test]
+fn the_listing_goes_out_at_login_and_serves_the_first_list() {
+    let dovecot = start(DovecotOptions::default());
+    dovecot
+        .client()
+        .expect("client")
+        .create("Archive")
+        .expect("create");
+    let (mut s, sent) = store(&dovecot);
+    let lists = |sent: &Trace| {
+        let sent = sent.lock().expect("trace");
+        sent.iter().filter(|l| l.contains(" LIST ")).count()
+    };
+    let commands: Vec<String> = sent.lock().expect("trace").clone();
+    let at = |verb: &str| commands.iter().position(|l| l.contains(verb));
+    assert!(
+        matches!((at(" NAMESPACE"), at(" LIST \"\" \"*\" RETURN (STATUS")), (Some(n), Some(l)) if n < l),
+        "the listing was not sent after NAMESPACE at login: {commands:?}"
+    );
+    assert_eq!(names(&mut s), ["Archive", "INBOX"]);
+    assert_eq!(lists(&sent), 1, "the first list sent LIST again");
+    assert_eq!(names(&mut s), ["Archive", "INBOX"]);
+    assert_eq!(lists(&sent), 2, "a later list is a fresh one");
+}
+
+/// A command made before the first listing drops the one sent at login:
+/// its responses are not taken for that command's, and the listing that
+/// follows sees the folders as they are then.
+#[test]
+fn a_command_before_the_first_list_drops_the_listing_sent_at_login() {
+    let dovecot = start(DovecotOptions::default());
+    let (mut s, _) = store(&dovecot);
+    s.create_folder("Fresh").expect("create");
+    assert_eq!(names(&mut s), ["Fresh", "INBOX"]);
+    let (keys, _) = exercise(&mut s, "Fresh");
+    assert!(keys.iter().all(Option::is_some));
+}
+
+/// A NAMESPACE without a delimiter makes the store ask for it with
+/// `LIST "" ""`: the listing sent at login is read first, so neither takes
+/// the other's responses, and it still serves the first list.
+#[test]
+fn the_listing_sent_at_login_is_read_before_the_delimiter_is_asked() {
+    let script = Script::new()
+        .send(
+            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR ENABLE NAMESPACE LIST-STATUS \
+              CONDSTORE QRESYNC] ready\r\n",
+        )
+        .expect("AUTHENTICATE PLAIN *")
+        .send(
+            b"{tag} OK [CAPABILITY IMAP4rev1 ENABLE NAMESPACE LIST-STATUS CONDSTORE QRESYNC] \
+              logged in\r\n",
+        )
+        .expect("ENABLE CONDSTORE QRESYNC")
+        .expect("NAMESPACE")
+        .expect("LIST \"\" \"*\" RETURN (STATUS (*))")
+        .send(
+            b"* ENABLED CONDSTORE QRESYNC\r\nf2 OK enabled\r\n\
+              * NAMESPACE ((\"\" NIL)) NIL NIL\r\nf3 OK namespace\r\n\
+              * LIST () \".\" INBOX\r\n\
+              * STATUS INBOX (MESSAGES 2 UIDNEXT 3 UIDVALIDITY 7 HIGHESTMODSEQ 9)\r\n\
+              * LIST () \".\" Work\r\n\
+              * STATUS Work (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 8 HIGHESTMODSEQ 1)\r\n\
+              f4 OK listed\r\n",
+        )
+        .expect("LIST \"\" \"\"")
+        .send(b"* LIST (\\Noselect) \".\" \"\"\r\n{tag} OK delimiter\r\n");
+    let server = ScriptedServer::start(script).expect("server");
+    let sent: Trace = Arc::default();
+    let session = session_at(server.port(), &sent).expect("session");
+    let mut s = ImapStore::new(session).expect("store");
+    assert_eq!(s.names().delimiter(), Some('.'));
+    let listed = s.list_folders().expect("list");
+    let described: Vec<(String, Option<u32>, Option<u32>)> = listed
+        .iter()
+        .map(|f| {
+            let validity = f.identity.validity.map(|v| v.get());
+            (f.name.clone(), validity, f.markers.uid_next)
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("INBOX".to_string(), Some(7), Some(3)),
+            ("Work".to_string(), Some(8), Some(1))
+        ]
+    );
+    drop(s);
+    server.finish().assert_succeeded();
 }
 
 /// A store on a real Courier-IMAP (run as a `tunnel`, preauthenticated,

@@ -4,6 +4,7 @@
 use super::{ImapStore, ImapStoreError, Refusal, Result, uid_key};
 use ferry_core::store::{FolderIdentity, FolderStatus, Markers, Snapshot};
 use ferry_core::{MessageMeta, UidValidity};
+use ferry_imap::Session;
 use ferry_imap::proto::response::{Fetch, ListEntry, MailboxStatus};
 use std::collections::HashSet;
 
@@ -22,14 +23,44 @@ const SNAPSHOT_ITEMS_WITH_IDS: &str =
 /// server's EXISTS is not trusted with an allocation).
 const RESERVE_LIMIT: usize = 100_000;
 
+/// Every mailbox with its status, as the server listed it.
+type Listed = Vec<(ListEntry, Option<MailboxStatus>)>;
+
+/// The folder listing sent with ENABLE and NAMESPACE at login: it shares
+/// their round trip, and the server works on it while ferry reads its
+/// state and its Maildir. The first `list_folders` takes it; any other
+/// command reads and drops it first, as its responses must not be taken
+/// for that command's (the folders may have changed by then, too).
+#[derive(Debug)]
+pub(super) enum EarlyListing {
+    /// Sent under this tag; its responses are unread.
+    Sent(String),
+    /// Read already (the session needed to send another LIST).
+    Received(ferry_imap::Result<Listed>),
+}
+
+impl EarlyListing {
+    /// Reads the listing's responses.
+    pub(super) fn receive(self, session: &mut Session) -> EarlyListing {
+        match self {
+            EarlyListing::Sent(tag) => {
+                EarlyListing::Received(session.finish_list_with_status(&tag))
+            }
+            received => received,
+        }
+    }
+}
+
 impl ImapStore {
     /// LIST with status (LIST-STATUS in one round trip, else pipelined
     /// STATUS), in local names; names without a local form are skipped.
-    pub(super) fn list_all(&mut self) -> Result<Vec<FolderStatus>> {
-        let listed = self
-            .session
-            .list_with_status(true)
-            .map_err(ImapStoreError::Session)?;
+    /// `early` is the listing sent at login, if it is still to be used.
+    pub(super) fn list_all(&mut self, early: Option<EarlyListing>) -> Result<Vec<FolderStatus>> {
+        let listed = match early.map(|early| early.receive(&mut self.session)) {
+            Some(EarlyListing::Received(listed)) => listed,
+            _ => self.session.list_with_status(true),
+        }
+        .map_err(ImapStoreError::Session)?;
         let mut seen = HashSet::new();
         let mut folders = Vec::with_capacity(listed.len());
         for (entry, status) in listed {
@@ -46,6 +77,25 @@ impl ImapStore {
             }
         }
         Ok(folders)
+    }
+
+    /// Reads and drops the listing sent at login, before another command
+    /// is sent. An error is returned only when it ends the session.
+    pub(super) fn drop_early_listing(&mut self) -> Result<()> {
+        let Some(EarlyListing::Sent(tag)) = self.early_listing.take() else {
+            return Ok(());
+        };
+        match self.session.finish_list_with_status(&tag) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let error = ImapStoreError::Session(e);
+                self.note(&error);
+                match error.ends_session() {
+                    true => Err(error),
+                    false => Ok(()),
+                }
+            }
+        }
     }
 
     fn folder_status(

@@ -102,16 +102,19 @@ pub fn sync<F: Store, N: Store>(
     } else {
         recover::recover(far, near, state)?
     };
-    let lists = PerSide::new(
-        far.list_folders()
-            .map_err(|e| SyncError::store(Side::Far, e))?,
-        near.list_folders()
-            .map_err(|e| SyncError::store(Side::Near, e))?,
-    );
-    let infos = lists.as_ref().map(|_, list| folder_infos(list));
+    // The near side and the state first: an IMAP store may have sent its
+    // listing at login, and the server works on it meanwhile.
+    let near_list = near
+        .list_folders()
+        .map_err(|e| SyncError::store(Side::Near, e))?;
     // Read once: the folder plan and the skip both judge from it (a folder
     // renamed or created below is not in it, and so never skipped).
     let status = state.status()?;
+    let far_list = far
+        .list_folders()
+        .map_err(|e| SyncError::store(Side::Far, e))?;
+    let lists = PerSide::new(far_list, near_list);
+    let infos = lists.as_ref().map(|_, list| folder_infos(list));
     let mut known = known_folders(&status);
     renames::see_renames(
         far,

@@ -181,6 +181,19 @@ impl Session {
         &mut self,
         extensions: &[&str],
     ) -> Result<(Vec<String>, Namespaces)> {
+        self.enable_and_namespace_then(extensions, |_| Ok(()))
+            .map(|(enabled, spaces, ())| (enabled, spaces))
+    }
+
+    /// [`Session::enable_and_namespace`], with `then` run once both are
+    /// sent and before their replies are read, so that what it sends
+    /// (e.g. [`Session::send_list_with_status`]) shares their round trip.
+    /// Where the two cannot be pipelined, `then` runs after both.
+    pub fn enable_and_namespace_then<T>(
+        &mut self,
+        extensions: &[&str],
+        then: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<(Vec<String>, Namespaces, T)> {
         let offered: Vec<&str> = extensions
             .iter()
             .copied()
@@ -191,11 +204,13 @@ impl Session {
             .all(|c| self.has_capability(c));
         if offered.is_empty() || !both {
             let enabled = self.enable(extensions)?;
-            return Ok((enabled, self.namespace()?));
+            let spaces = self.namespace()?;
+            return Ok((enabled, spaces, then(self)?));
         }
         let before = self.enabled.len();
         let enable = self.send(Command::new("ENABLE").raw(&offered.join(" ")))?;
         let namespace = self.send(Command::new("NAMESPACE"))?;
+        let after = then(self);
         let enabled = self.wait(&enable, &mut Some, &mut KeepInMemory);
         let mut spaces = Vec::new();
         let listed = self.wait(
@@ -211,7 +226,7 @@ impl Session {
         );
         enabled?;
         listed?;
-        Ok((self.enabled[before..].to_vec(), spaces))
+        Ok((self.enabled[before..].to_vec(), spaces, after?))
     }
 }
 

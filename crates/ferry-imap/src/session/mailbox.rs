@@ -99,11 +99,8 @@ impl Session {
         &mut self,
         with_mod_seq: bool,
     ) -> Result<Vec<(ListEntry, Option<MailboxStatus>)>> {
-        let items = self.status_items(with_mod_seq);
-        if self.has_capability("LIST-STATUS") {
-            let (_, untagged) = self
-                .run(Command::new("LIST").raw(&format!("\"\" \"*\" RETURN (STATUS ({items}))")))?;
-            return Ok(pair_statuses(untagged));
+        if let Some(tag) = self.send_list_with_status(with_mod_seq)? {
+            return self.finish_list_with_status(&tag);
         }
         let entries = self.list("", "*")?;
         let names: Vec<String> = entries
@@ -122,6 +119,40 @@ impl Session {
                 (entry, status)
             })
             .collect())
+    }
+
+    /// Sends LIST-STATUS for every mailbox without waiting for it, and
+    /// returns its tag for [`Session::finish_list_with_status`]; `None`
+    /// (and nothing sent) where the server lacks LIST-STATUS. Until it is
+    /// finished, no command whose responses are LIST or STATUS may be
+    /// waited for: they would be taken for this one's.
+    pub fn send_list_with_status(&mut self, with_mod_seq: bool) -> Result<Option<String>> {
+        if !self.has_capability("LIST-STATUS") {
+            return Ok(None);
+        }
+        let items = self.status_items(with_mod_seq);
+        let list = Command::new("LIST").raw(&format!("\"\" \"*\" RETURN (STATUS ({items}))"));
+        self.send(list).map(Some)
+    }
+
+    /// Waits for the listing [`Session::send_list_with_status`] sent.
+    pub fn finish_list_with_status(
+        &mut self,
+        tag: &str,
+    ) -> Result<Vec<(ListEntry, Option<MailboxStatus>)>> {
+        let mut untagged = Vec::new();
+        self.wait(
+            tag,
+            &mut |u| match u {
+                Untagged::List(_) | Untagged::MailboxStatus(_) => {
+                    untagged.push(u);
+                    None
+                }
+                other => Some(other),
+            },
+            &mut KeepInMemory,
+        )?;
+        Ok(pair_statuses(untagged))
     }
 
     fn status_items(&self, with_mod_seq: bool) -> String {
