@@ -86,14 +86,49 @@ impl Flag {
 /// A set of flags, ordered so that rendering is deterministic: the six
 /// system flags in [`Flag`] order, then the keywords sorted.
 ///
-/// The system flags are bits and the keywords a vector that stays empty
-/// (without an allocation) for most messages: an account's snapshots and
-/// state hold one of these per message and side.
+/// The system flags are bits and the keywords a boxed vector that is
+/// absent (no allocation) for most messages: an account's snapshots, plans
+/// and state hold one of these per message and side, so it is kept to 16
+/// bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Flags {
     system: u8,
-    /// Only [`Flag::Keyword`]s, sorted, without duplicates.
-    keywords: Vec<Flag>,
+    keywords: Keywords,
+}
+
+/// Only [`Flag::Keyword`]s, sorted, without duplicates; `None` rather than
+/// an empty vector, so that equal sets compare, hash and order alike (an
+/// empty set orders before any other, as an empty vector does).
+#[derive(Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[expect(
+    clippy::box_collection,
+    reason = "the box is one pointer where a vector is three: 16-byte flags"
+)]
+struct Keywords(Option<Box<Vec<Flag>>>);
+
+impl Keywords {
+    fn as_slice(&self) -> &[Flag] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn insert(&mut self, at: usize, flag: Flag) {
+        self.0.get_or_insert_with(Box::default).insert(at, flag);
+    }
+
+    fn remove(&mut self, at: usize) {
+        if let Some(keywords) = &mut self.0 {
+            keywords.remove(at);
+            if keywords.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Keywords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
 }
 
 /// The system flags, in the order of their bits.
@@ -136,7 +171,7 @@ impl Flags {
     pub fn contains(&self, flag: &Flag) -> bool {
         match bit(flag) {
             Some(b) => self.system & b != 0,
-            None => self.keywords.binary_search(flag).is_ok(),
+            None => self.keywords.as_slice().binary_search(flag).is_ok(),
         }
     }
 
@@ -148,7 +183,7 @@ impl Flags {
                 self.system |= b;
                 new
             }
-            None => match self.keywords.binary_search(&flag) {
+            None => match self.keywords.as_slice().binary_search(&flag) {
                 Ok(_) => false,
                 Err(at) => {
                     self.keywords.insert(at, flag);
@@ -166,7 +201,7 @@ impl Flags {
                 self.system &= !b;
                 was
             }
-            None => match self.keywords.binary_search(flag) {
+            None => match self.keywords.as_slice().binary_search(flag) {
                 Ok(at) => {
                     self.keywords.remove(at);
                     true
@@ -184,17 +219,17 @@ impl Flags {
             .enumerate()
             .filter(move |(i, _)| system & (1 << i) != 0)
             .map(|(_, flag)| flag)
-            .chain(self.keywords.iter())
+            .chain(self.keywords.as_slice().iter())
     }
 
     /// Whether no flag is set.
     pub fn is_empty(&self) -> bool {
-        self.system == 0 && self.keywords.is_empty()
+        self.system == 0 && self.keywords.0.is_none()
     }
 
     /// The keywords (flags without a Maildir letter).
     pub fn keywords(&self) -> impl Iterator<Item = &str> {
-        self.keywords.iter().filter_map(|f| match f {
+        self.keywords.as_slice().iter().filter_map(|f| match f {
             Flag::Keyword(k) => Some(k.as_str()),
             _ => None,
         })
@@ -258,6 +293,28 @@ mod tests {
             .collect();
         assert_eq!(flags.to_maildir_info(), "S");
         assert_eq!(flags.keywords().collect::<Vec<_>>(), ["$Label1"]);
+    }
+
+    #[test]
+    fn a_set_whose_last_keyword_went_is_the_same_as_one_that_never_had_one() {
+        use std::hash::{BuildHasher, RandomState};
+        let mut had = Flags::from_maildir_info("S");
+        let keyword = Flag::Keyword("$Label1".into());
+        assert!(had.insert(keyword.clone()));
+        assert!(had > Flags::from_maildir_info("S"));
+        assert!(had.remove(&keyword));
+        let never = Flags::from_maildir_info("S");
+        assert_eq!(had, never);
+        assert_eq!(had.cmp(&never), std::cmp::Ordering::Equal);
+        let hasher = RandomState::new();
+        assert_eq!(hasher.hash_one(&had), hasher.hash_one(&never));
+        assert!(Flags::new().is_empty());
+        assert_eq!(format!("{had:?}"), format!("{never:?}"));
+    }
+
+    #[test]
+    fn a_set_of_flags_takes_16_bytes() {
+        assert_eq!(std::mem::size_of::<Flags>(), 16);
     }
 
     proptest! {

@@ -32,8 +32,9 @@ pub struct MessageMeta {
     pub size: Option<u64>,
     /// Its Message-ID header, when known.
     pub message_id: Option<String>,
-    /// Its content fingerprint, when known.
-    pub fingerprint: Option<Fingerprint>,
+    /// Its content fingerprint, when known (boxed: snapshots hold one
+    /// `MessageMeta` per message, and only local ones know it).
+    pub fingerprint: Option<Box<Fingerprint>>,
     /// The server's id of the message (RFC 8474 EMAILID), which stays
     /// the same when it moves between folders, where offered.
     pub email_id: Option<String>,
@@ -126,13 +127,20 @@ mod tests {
         assert_eq!(header_message_id(b"", true), None);
     }
 
+    /// A first sync holds one per message of the account until it is
+    /// planned (100,000 messages: 11 MB at this size, 16 MB before).
+    #[test]
+    fn message_metadata_stays_small() {
+        assert!(std::mem::size_of::<MessageMeta>() <= 112);
+    }
+
     fn meta(id: Option<&str>, size: Option<u64>, fp: Option<&str>) -> MessageMeta {
         MessageMeta {
             key: MessageKey::Name("k".into()),
             flags: Flags::new(),
             size,
             message_id: id.map(str::to_string),
-            fingerprint: fp.map(|f| Fingerprint::from_bytes([f.as_bytes()[0]; 32])),
+            fingerprint: fp.map(|f| Box::new(Fingerprint::from_bytes([f.as_bytes()[0]; 32]))),
             email_id: None,
         }
     }

@@ -745,7 +745,7 @@ impl BodyTarget for Describe {
     fn end(&mut self) -> std::io::Result<()> {
         let finished = self.hashing.take().map(|h| h.finish().0);
         if let Some(meta) = self.described.last_mut() {
-            meta.fingerprint = finished;
+            meta.fingerprint = finished.map(Box::new);
         }
         Ok(())
     }

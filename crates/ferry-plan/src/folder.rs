@@ -94,7 +94,7 @@ impl Content {
             flags: Flags::new(),
             size: self.size,
             message_id: self.message_id.clone(),
-            fingerprint: self.fingerprint,
+            fingerprint: self.fingerprint.map(Box::new),
             email_id: self.email_id.clone(),
         };
         known.same_content(message)
@@ -146,8 +146,9 @@ pub enum Action {
         key: MessageKey,
         /// The flags to give the copy.
         flags: Flags,
-        /// The pair it replaces (change won over a deletion), if any.
-        replaces: Option<PerSide<MessageKey>>,
+        /// The pair it replaces (change won over a deletion), if any;
+        /// boxed, as it is rare and a first sync plans a copy per message.
+        replaces: Option<Box<PerSide<MessageKey>>>,
     },
     /// Remove a message for good (its pair goes with it).
     Remove {
@@ -206,7 +207,7 @@ impl Action {
                 from: from.other(),
                 key,
                 flags,
-                replaces: replaces.map(PerSide::swapped),
+                replaces: replaces.map(|keys| Box::new(keys.swapped())),
             },
             Action::Remove { side, key } => Action::Remove {
                 side: side.other(),
@@ -365,7 +366,7 @@ fn plan_one_sided(
             from: kept_side,
             key: kept.key.clone(),
             flags: kept.flags.clone(),
-            replaces: Some(pair.keys.clone()),
+            replaces: Some(Box::new(pair.keys.clone())),
         });
         return;
     }
@@ -445,7 +446,7 @@ impl<'a> ContentIndex<'a> {
             by_id: HashMap::new(),
         };
         for (i, m) in messages.iter().enumerate() {
-            if let Some(fp) = m.fingerprint {
+            if let Some(&fp) = m.fingerprint.as_deref() {
                 index.by_fingerprint.entry(fp).or_default().push(i);
             }
             if let (Some(id), Some(size)) = (&m.message_id, m.size) {
@@ -460,7 +461,8 @@ impl<'a> ContentIndex<'a> {
         let mut out: Vec<usize> = Vec::new();
         if let Some(found) = message
             .fingerprint
-            .and_then(|fp| self.by_fingerprint.get(&fp))
+            .as_deref()
+            .and_then(|fp| self.by_fingerprint.get(fp))
         {
             out.extend(found);
         }

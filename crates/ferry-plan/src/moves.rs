@@ -144,7 +144,7 @@ fn named_keys(action: &Action) -> Vec<(Side, &MessageKey)> {
             ..
         } => {
             let mut named = vec![(*from, key)];
-            named.extend(replaces.iter().flat_map(both));
+            named.extend(replaces.iter().flat_map(|keys| both(keys)));
             named
         }
         Action::SetFlags { side, key, .. }
@@ -326,7 +326,8 @@ impl<'d> Sought<'d> {
         self.keys.contains(&meta.key)
             || meta
                 .fingerprint
-                .is_some_and(|fp| self.fingerprints.contains(&fp))
+                .as_deref()
+                .is_some_and(|fp| self.fingerprints.contains(fp))
             || by_id
             || meta
                 .email_id
@@ -393,7 +394,7 @@ impl<'a> ArrivalIndex<'a> {
                 index.by_email_id.entry(id).or_default().push(i);
             }
             index.by_key.entry(&a.meta.key).or_default().push(i);
-            if let Some(fp) = a.meta.fingerprint {
+            if let Some(&fp) = a.meta.fingerprint.as_deref() {
                 index.by_fingerprint.entry(fp).or_default().push(i);
             }
             if let (Some(id), Some(size)) = (&a.meta.message_id, a.meta.size) {

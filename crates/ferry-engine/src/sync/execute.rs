@@ -529,7 +529,7 @@ fn pair_change(run: &FolderRun<'_>, keys: &PerSide<MessageKey>, flags: &Flags) -
     {
         pair.size = meta.size;
         pair.message_id = meta.message_id.clone();
-        pair.fingerprint = meta.fingerprint;
+        pair.fingerprint = meta.fingerprint.as_deref().copied();
     }
     PairChange::Insert(pair)
 }

@@ -613,7 +613,9 @@ fn describe_unpaired<F: Store, N: Store>(
             if let Some(found) = by_key.get(&meta.key) {
                 meta.message_id = found.message_id.clone();
                 meta.size = meta.size.or(found.size);
-                meta.fingerprint = meta.fingerprint.or(found.fingerprint);
+                if meta.fingerprint.is_none() {
+                    meta.fingerprint.clone_from(&found.fingerprint);
+                }
             }
         }
     }

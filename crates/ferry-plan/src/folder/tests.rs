@@ -19,7 +19,7 @@ fn meta(key: MessageKey, flags: &str, content: u32) -> MessageMeta {
         flags: Flags::from_maildir_info(flags),
         size: Some(100 + u64::from(content)),
         message_id: Some(format!("<{content}@test>")),
-        fingerprint: Some(fp(content)),
+        fingerprint: Some(Box::new(fp(content))),
         email_id: None,
     }
 }
@@ -138,7 +138,7 @@ fn a_deletion_propagates_unless_the_other_side_changed() {
             from: Side::Near,
             key: name(1),
             flags: Flags::from_maildir_info("FS"),
-            replaces: Some(PerSide::new(uid(1), name(1)))
+            replaces: Some(Box::new(PerSide::new(uid(1), name(1))))
         }]
     );
     let both = plan(&[], &[], &[pair(1, "S")], &Policy::default());
@@ -334,7 +334,7 @@ fn apply(
                 };
                 model[from.other()].insert(new_key.clone(), (content, flags.clone()));
                 if let Some(old) = replaces {
-                    pairs.retain(|p| p.keys != old);
+                    pairs.retain(|p| p.keys != *old);
                 }
                 let keys = PerSide::from_fn(|s| {
                     if s == from {
@@ -383,7 +383,7 @@ fn snapshot(model: &SideModel) -> Vec<MessageMeta> {
             flags: flags.clone(),
             size: Some(u64::from(*content)),
             message_id: Some(format!("<{content}>")),
-            fingerprint: Some(fp(*content)),
+            fingerprint: Some(Box::new(fp(*content))),
             email_id: None,
         })
         .collect()

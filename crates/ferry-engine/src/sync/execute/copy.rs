@@ -169,7 +169,7 @@ fn items<'a>(run: &'a FolderRun<'_>, actions: &[Action], from: Side) -> Vec<Item
             } if *f == from => Some(Item {
                 key: key.clone(),
                 flags: flags.clone(),
-                replaces: replaces.clone(),
+                replaces: replaces.as_deref().cloned(),
                 meta: run.meta(from, key),
             }),
             _ => None,
@@ -512,7 +512,7 @@ fn new_pair(
         .or_else(|| item.meta.and_then(|m| m.message_id.clone()));
     pair.fingerprint = learnt
         .fingerprint
-        .or_else(|| item.meta.and_then(|m| m.fingerprint));
+        .or_else(|| item.meta.and_then(|m| m.fingerprint.as_deref().copied()));
     pair.email_ids[src_side] = item.meta.and_then(|m| m.email_id.clone());
     pair
 }
