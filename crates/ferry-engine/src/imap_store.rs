@@ -375,8 +375,6 @@ impl ImapStore {
     }
 }
 
-/// The personal namespace's prefix and delimiter, from what NAMESPACE
-/// reported (the delimiter from LIST when it gives none).
 /// Whether the personal namespace leaves the delimiter unknown (it is then
 /// asked with `LIST "" ""`).
 fn needs_delimiter(spaces: &[(String, Option<char>)]) -> bool {
@@ -385,6 +383,8 @@ fn needs_delimiter(spaces: &[(String, Option<char>)]) -> bool {
         .is_none_or(|(_, delimiter)| delimiter.is_none())
 }
 
+/// The personal namespace's prefix and delimiter, from what NAMESPACE
+/// reported (the delimiter from LIST when it gives none).
 fn discover_names(
     session: &mut Session,
     spaces: Vec<(String, Option<char>)>,
@@ -480,7 +480,13 @@ impl Store for ImapStore {
     }
 
     fn list_folders(&mut self) -> Result<Vec<FolderStatus>> {
-        let early = self.early_listing.take();
+        // The listing sent at login is used only on the live session that
+        // sent it (`revive` forgets it when it replaces the session).
+        self.revive();
+        let early = match self.broken {
+            None => self.early_listing.take(),
+            Some(_) => None,
+        };
         self.guard(|s| s.list_all(early))
     }
 

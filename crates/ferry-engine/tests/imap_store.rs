@@ -251,6 +251,46 @@ fn the_listing_sent_at_login_is_read_before_the_delimiter_is_asked() {
     server.finish().assert_succeeded();
 }
 
+/// A NO to the listing sent at login concerns nobody when another command
+/// comes first: that command gets its own answer, the store stays usable,
+/// and the listing that follows is a fresh one.
+#[test]
+fn a_refused_listing_sent_at_login_does_not_fail_the_command_after_it() {
+    let script = Script::new()
+        .send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n")
+        .expect("AUTHENTICATE PLAIN *")
+        .send(
+            b"{tag} OK [CAPABILITY IMAP4rev1 ENABLE NAMESPACE LIST-STATUS CONDSTORE QRESYNC] \
+              logged in\r\n",
+        )
+        .expect("ENABLE CONDSTORE QRESYNC")
+        .expect("NAMESPACE")
+        .expect("LIST \"\" \"*\" RETURN (STATUS (*))")
+        .send(
+            b"* ENABLED CONDSTORE QRESYNC\r\nf2 OK enabled\r\n\
+              * NAMESPACE ((\"\" \"/\")) NIL NIL\r\nf3 OK namespace\r\n\
+              f4 NO [UNAVAILABLE] busy, try later\r\n",
+        )
+        .expect("CREATE Work")
+        .send(b"{tag} OK created\r\n")
+        .expect("LIST \"\" \"*\" RETURN (STATUS (*))")
+        .send(
+            b"* LIST () \"/\" INBOX\r\n\
+              * STATUS INBOX (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7 HIGHESTMODSEQ 1)\r\n\
+              * LIST () \"/\" Work\r\n\
+              * STATUS Work (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 8 HIGHESTMODSEQ 1)\r\n\
+              {tag} OK listed\r\n",
+        );
+    let server = ScriptedServer::start(script).expect("server");
+    let sent: Trace = Arc::default();
+    let session = session_at(server.port(), &sent).expect("session");
+    let mut s = ImapStore::new(session).expect("store");
+    s.create_folder("Work").expect("CREATE gets its own answer");
+    assert_eq!(names(&mut s), ["INBOX", "Work"]);
+    drop(s);
+    server.finish().assert_succeeded();
+}
+
 /// A store on a real Courier-IMAP (run as a `tunnel`, preauthenticated,
 /// as ferry-imap's Courier tests do) over `home/Maildir`.
 fn courier(home: &std::path::Path) -> (ImapStore, Trace) {

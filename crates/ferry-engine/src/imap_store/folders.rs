@@ -80,20 +80,22 @@ impl ImapStore {
     }
 
     /// Reads and drops the listing sent at login, before another command
-    /// is sent. An error is returned only when it ends the session.
+    /// is sent. Its NO or BAD concerns nobody (the listing is not used);
+    /// only a lost session is an error.
     pub(super) fn drop_early_listing(&mut self) -> Result<()> {
         let Some(EarlyListing::Sent(tag)) = self.early_listing.take() else {
             return Ok(());
         };
         match self.session.finish_list_with_status(&tag) {
             Ok(_) => Ok(()),
+            Err(e) if e.session_usable() => {
+                tracing::debug!("the folder listing sent at login, unused, failed: {e}");
+                Ok(())
+            }
             Err(e) => {
                 let error = ImapStoreError::Session(e);
                 self.note(&error);
-                match error.ends_session() {
-                    true => Err(error),
-                    false => Ok(()),
-                }
+                Err(error)
             }
         }
     }

@@ -124,8 +124,8 @@ impl Session {
     /// Sends LIST-STATUS for every mailbox without waiting for it, and
     /// returns its tag for [`Session::finish_list_with_status`]; `None`
     /// (and nothing sent) where the server lacks LIST-STATUS. Until it is
-    /// finished, no command whose responses are LIST or STATUS may be
-    /// waited for: they would be taken for this one's.
+    /// finished, no other command may be waited for: its wait would take
+    /// the listing's responses (and leave this one's completion empty).
     pub fn send_list_with_status(&mut self, with_mod_seq: bool) -> Result<Option<String>> {
         if !self.has_capability("LIST-STATUS") {
             return Ok(None);

@@ -24,6 +24,12 @@ fn meta(key: MessageKey, flags: &str, content: u32) -> MessageMeta {
     }
 }
 
+/// A first sync plans one copy per message of the account.
+#[test]
+fn an_action_stays_small() {
+    assert!(std::mem::size_of::<Action>() <= 72);
+}
+
 /// A fingerprint standing for content number `content`.
 fn fp(content: u32) -> ferry_core::Fingerprint {
     let mut bytes = [0u8; 32];
