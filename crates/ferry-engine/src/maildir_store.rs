@@ -620,8 +620,15 @@ impl Store for MaildirStore {
     /// Cuts the remembered listing of `folder` down to what the plan
     /// touches, and keeps that for carrying it out.
     fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&MessageKey) -> bool) {
-        self.cache
-            .keep_only(folder, &|name| keep(&MessageKey::Name(name.to_string())));
+        // One key, refilled for each name: no allocation per message.
+        let mut probe = MessageKey::Name(String::new());
+        self.cache.keep_only(folder, &mut |name| {
+            if let MessageKey::Name(key) = &mut probe {
+                key.clear();
+                key.push_str(name);
+            }
+            keep(&probe)
+        });
     }
 
     /// Always a key: [`MaildirStore::new_key`].

@@ -64,7 +64,7 @@ impl Cache {
 
     /// Cuts the remembered listing of `folder` down to the keys `keep`
     /// accepts, and keeps it beyond the few whole listings.
-    pub(super) fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&str) -> bool) {
+    pub(super) fn keep_only(&mut self, folder: &str, keep: &mut dyn FnMut(&str) -> bool) {
         if let Some(slot) = self.slots.iter_mut().find(|s| s.folder == folder) {
             slot.entries.retain(|key, _| keep(key));
             slot.entries.shrink_to_fit();

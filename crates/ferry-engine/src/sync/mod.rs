@@ -588,7 +588,9 @@ fn describe_unpaired<F: Store, N: Store>(
     snapshots: &mut PerSide<Snapshot>,
 ) -> Result<(), String> {
     for side in Side::BOTH {
-        let paired: std::collections::BTreeSet<&MessageKey> = stored
+        // Hashed: Maildir names share long prefixes, which makes ordered
+        // lookups compare many bytes.
+        let paired: HashSet<&MessageKey> = stored
             .iter()
             .filter_map(|p| p.pair.keys[side].as_ref())
             .collect();
