@@ -209,16 +209,22 @@ impl State {
         &self,
         sql: &str,
         params: &[&dyn ToSql],
-        what: impl FnOnce() -> String,
+        what: impl Fn() -> String,
     ) -> Result<Vec<StoredPair>> {
-        let raws: Vec<RawPair> = self
-            .conn
-            .prepare_cached(sql)
-            .and_then(|mut stmt| stmt.query_map(params, RawPair::read)?.collect())
-            .ctx_with(&self.path, what)?;
-        raws.into_iter()
-            .map(|raw| raw.into_pair(&self.path))
-            .collect()
+        // Each row is decoded as it is read: no second vector of raw rows.
+        let mut stmt = self.conn.prepare_cached(sql).ctx_with(&self.path, &what)?;
+        let mut rows = stmt.query(params).ctx_with(&self.path, &what)?;
+        let mut pairs = Vec::new();
+        loop {
+            match rows
+                .next()
+                .and_then(|row| row.map(RawPair::read).transpose())
+            {
+                Ok(Some(raw)) => pairs.push(raw.into_pair(&self.path)?),
+                Ok(None) => return Ok(pairs),
+                Err(e) => return Err(e).ctx_with(&self.path, &what),
+            }
+        }
     }
 }
 
