@@ -198,16 +198,12 @@ fn a_command_before_the_first_list_drops_the_listing_sent_at_login() {
     assert!(keys.iter().all(Option::is_some));
 }
 
-/// A NAMESPACE without a delimiter makes the store ask for it with
-/// `LIST "" ""`: the listing sent at login is read first, so neither takes
-/// the other's responses, and it still serves the first list.
-#[test]
-fn the_listing_sent_at_login_is_read_before_the_delimiter_is_asked() {
-    let script = Script::new()
-        .send(
-            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR ENABLE NAMESPACE LIST-STATUS \
-              CONDSTORE QRESYNC] ready\r\n",
-        )
+/// A scripted server's login, up to the three commands a store sends
+/// together after it (ENABLE, NAMESPACE, the folder listing); the caller
+/// scripts their answers (tags f2, f3, f4).
+fn listing_sent_at_login() -> Script {
+    Script::new()
+        .send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n")
         .expect("AUTHENTICATE PLAIN *")
         .send(
             b"{tag} OK [CAPABILITY IMAP4rev1 ENABLE NAMESPACE LIST-STATUS CONDSTORE QRESYNC] \
@@ -216,6 +212,14 @@ fn the_listing_sent_at_login_is_read_before_the_delimiter_is_asked() {
         .expect("ENABLE CONDSTORE QRESYNC")
         .expect("NAMESPACE")
         .expect("LIST \"\" \"*\" RETURN (STATUS (*))")
+}
+
+/// A NAMESPACE without a delimiter makes the store ask for it with
+/// `LIST "" ""`: the listing sent at login is read first, so neither takes
+/// the other's responses, and it still serves the first list.
+#[test]
+fn the_listing_sent_at_login_is_read_before_the_delimiter_is_asked() {
+    let script = listing_sent_at_login()
         .send(
             b"* ENABLED CONDSTORE QRESYNC\r\nf2 OK enabled\r\n\
               * NAMESPACE ((\"\" NIL)) NIL NIL\r\nf3 OK namespace\r\n\
@@ -256,16 +260,7 @@ fn the_listing_sent_at_login_is_read_before_the_delimiter_is_asked() {
 /// and the listing that follows is a fresh one.
 #[test]
 fn a_refused_listing_sent_at_login_does_not_fail_the_command_after_it() {
-    let script = Script::new()
-        .send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n")
-        .expect("AUTHENTICATE PLAIN *")
-        .send(
-            b"{tag} OK [CAPABILITY IMAP4rev1 ENABLE NAMESPACE LIST-STATUS CONDSTORE QRESYNC] \
-              logged in\r\n",
-        )
-        .expect("ENABLE CONDSTORE QRESYNC")
-        .expect("NAMESPACE")
-        .expect("LIST \"\" \"*\" RETURN (STATUS (*))")
+    let script = listing_sent_at_login()
         .send(
             b"* ENABLED CONDSTORE QRESYNC\r\nf2 OK enabled\r\n\
               * NAMESPACE ((\"\" \"/\")) NIL NIL\r\nf3 OK namespace\r\n\
