@@ -126,7 +126,8 @@ fn sync_account(
     state
         .claim(&account.identity())
         .context("cannot use the state")?;
-    let mut far = connect(account)?;
+    let refusals = Refusals::of(&db);
+    let mut far = connect(account, refusals.recent())?;
     // A plan must not even create the Maildir root: a missing one is
     // planned against an empty stand-in (only then is one made: a sync
     // writes nowhere but its Maildir and state).
@@ -154,7 +155,11 @@ fn sync_account(
         },
         &mut state,
         &options,
-    )?;
+    );
+    if far.helper_refused() {
+        refusals.record();
+    }
+    let report = report?;
     far.close();
     if settings_changed && !dry_run && report.exit_status() == ExitStatus::Done && !report.stopped {
         settings.save();
@@ -197,28 +202,67 @@ impl Settings {
     /// Best effort: a lost file only makes the next run look at everything.
     /// Private (0600), like the state beside it: it names the folders.
     fn save(&self) {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&self.path)
-            .and_then(|mut file| {
-                // An older file keeps its mode through open: set it.
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                file.write_all(self.text.as_bytes())
-            });
-        if let Err(e) = written {
+        if let Err(e) = write_private(&self.path, self.text.as_bytes()) {
             tracing::warn!(path = %self.path.display(), "cannot save the settings: {e}");
+        }
+    }
+}
+
+/// Writes `bytes` to a file next to the state, private (0600) like it.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // An older file keeps its mode through open: set it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
+}
+
+/// How long a refused connection makes helpers connect carefully.
+const REFUSALS_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// That the server refused one of the account's connections lately: the
+/// file `<account>.refused` next to the state, rewritten by each run that
+/// was refused one. While it is younger than a week, the helpers a run
+/// expects to need connect one after another until one is in, so that a
+/// server allowing few connections refuses only one; otherwise side by
+/// side, which saves a login's round trips on a distant server.
+struct Refusals {
+    path: std::path::PathBuf,
+}
+
+impl Refusals {
+    fn of(db: &std::path::Path) -> Refusals {
+        Refusals {
+            path: db.with_extension("refused"),
+        }
+    }
+
+    fn recent(&self) -> bool {
+        std::fs::metadata(&self.path)
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age < REFUSALS_REMEMBERED))
+    }
+
+    /// Best effort: a lost file only makes the next run try side by side.
+    fn record(&self) {
+        let text = "The server refused one of ferry's connections in the run that last wrote \
+                    this file; for a week after, helper connections open one at a time.\n";
+        if let Err(e) = write_private(&self.path, text.as_bytes()) {
+            tracing::warn!(path = %self.path.display(), "cannot record the refusal: {e}");
         }
     }
 }
 
 /// The account's IMAP store: one session, plus up to `connections - 1`
 /// helper sessions opened when folders are listed ahead (same server, same
-/// credentials; the password command runs once).
-fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
+/// credentials; the password command runs once); `carefully` after a
+/// recent refusal (see [`Refusals`]).
+fn connect(account: &AccountConfig, carefully: bool) -> anyhow::Result<ImapStore> {
     let options = account.server_options();
     let mut session = Session::connect_traced(&options, crate::trace::protocol_trace())
         .context("cannot connect to the server")?;
@@ -241,10 +285,14 @@ fn connect(account: &AccountConfig) -> anyhow::Result<ImapStore> {
         Ok(session)
     });
     let helpers = usize::try_from(account.connections.saturating_sub(1)).unwrap_or(0);
-    Ok(ImapStore::new(session)?
+    let store = ImapStore::new(session)?
         .with_folder_map(account.folder_map.clone())
         .with_reconnect(opener.clone(), RECONNECTS)
-        .with_helpers(opener, helpers))
+        .with_helpers(opener, helpers);
+    Ok(match carefully {
+        true => store.connecting_helpers_carefully(),
+        false => store,
+    })
 }
 
 fn open_maildir(root: &std::path::Path, account: &AccountConfig) -> anyhow::Result<MaildirStore> {

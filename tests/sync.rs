@@ -1640,6 +1640,43 @@ fn connections(trace: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     (used, selecting)
 }
 
+/// Whether a run recorded that the server refused it a connection.
+fn refusal_recorded(setup: &Setup) -> bool {
+    let state = setup.home.path().join("state");
+    std::fs::read_dir(state).expect("state dir").any(|e| {
+        e.expect("entry")
+            .path()
+            .extension()
+            .is_some_and(|x| x == "refused")
+    })
+}
+
+/// The helpers a run expects to need connect side by side, not one after
+/// another: the second starts its login before the first is in (ENABLE
+/// answered), which at 80 ms of round trip saves a login's worth of them.
+#[test]
+fn expected_helpers_connect_side_by_side() {
+    let (setup, _proxy) = distant_setup(DovecotOptions::default(), 3);
+    let folders = six_synced_folders(&setup);
+    flag_first_messages(&setup, &folders);
+    let run = setup.ferry(&["sync", "-vv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let at = |needle: &str| run.stderr.lines().position(|l| l.contains(needle));
+    let (Some(third_logs_in), Some(second_is_in)) = (at(" C3: f1 AUTHENTICATE"), at(" S2: f2 OK"))
+    else {
+        panic!("two helpers did not connect: {run:?}");
+    };
+    assert!(
+        third_logs_in < second_is_in,
+        "the helpers connected one after another: {run:?}"
+    );
+    assert_eq!(locally_flagged(&setup, &folders), 6, "{run:?}");
+    assert!(
+        !refusal_recorded(&setup),
+        "a refusal recorded where none was"
+    );
+}
+
 /// A server 80 ms of round trip away (so that helper connections are up
 /// while the main one still works), and ferry set to `connections`.
 fn distant_setup(options: DovecotOptions, connections: u32) -> (Setup, FaultProxy) {
@@ -1719,6 +1756,9 @@ fn a_server_allowing_fewer_connections_than_asked_is_synced_all_the_same() {
     };
     let (setup, _proxy) = distant_setup(options, 8);
     let folders = six_synced_folders(&setup);
+    // The first sync was refused its helpers, and remembers it: this run's
+    // helpers connect one at a time, so the server refuses only one.
+    assert!(refusal_recorded(&setup), "no refusal recorded");
     flag_first_messages(&setup, &folders);
     let run = setup.ferry(&["sync", "-vv"]);
     assert_eq!(run.code, 0, "{run:?}");

@@ -156,6 +156,22 @@ impl ImapStore {
         self
     }
 
+    /// Makes the helpers the engine expects to need connect one after
+    /// another until one is in, rather than side by side: for a server
+    /// known to refuse connections (a recent run was refused one), so that
+    /// it refuses only one. Call it after [`ImapStore::with_helpers`].
+    pub fn connecting_helpers_carefully(mut self) -> ImapStore {
+        if let Some(ahead) = &mut self.ahead {
+            ahead.connect_carefully();
+        }
+        self
+    }
+
+    /// Whether the server refused a helper connection in this run.
+    pub fn helper_refused(&self) -> bool {
+        self.ahead.as_ref().is_some_and(ahead::Ahead::refused)
+    }
+
     /// Lets the store open a new main session with `opener` when the
     /// connection is lost (or the server ends it, as Dovecot does over a
     /// message it cannot read), up to `times` times in a run. The work

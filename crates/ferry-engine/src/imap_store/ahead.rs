@@ -19,10 +19,12 @@
 //!
 //! Helpers connect when work is queued that idle helpers cannot take, one
 //! after another, or as the run starts for the folders the engine expects
-//! to hand ahead ([`Ahead::expect`]): the first alone, the others side by
-//! side once it is in. Once one cannot connect (the server allows fewer
-//! connections: Courier 4 per IP, Dovecot 10 per user and IP) no more are
-//! tried. A helper that cannot connect or whose session breaks only means
+//! to hand ahead ([`Ahead::expect`]): side by side, or where the caller
+//! knows the server to refuse connections ([`Ahead::connect_carefully`]),
+//! the first alone and the others once it is in, so that a server that
+//! allows no more refuses only one. Once one cannot connect (the server
+//! allows fewer connections: Courier 4 per IP, Dovecot 10 per user and IP)
+//! no more are tried, and [`Ahead::refused`] says so. A helper that cannot connect or whose session breaks only means
 //! fewer helpers: its work falls back to the main session, and so does a
 //! listing that failed on a helper, so errors are reported as the main
 //! session meets them.
@@ -157,6 +159,8 @@ struct Board {
     expected: usize,
     /// Helpers that connected.
     opened: usize,
+    /// Expected helpers connect one after another until one is in.
+    carefully: bool,
 }
 
 impl Shared {
@@ -172,12 +176,13 @@ impl Shared {
 
     /// Starts one more helper if more is queued than the idle ones can
     /// take, or fewer are started than expected; never after a refusal.
-    /// Helpers connect one at a time, except expected ones once a first
-    /// helper got in: a server that allows none refuses one only.
+    /// Helpers connect one at a time, except expected ones: side by side,
+    /// or when connecting carefully, once a first helper got in (a server
+    /// that allows none refuses one only).
     fn open_more(self: &Arc<Shared>, board: &mut Board) {
         let more_queued = board.queue.len() > board.idle && board.connecting == 0;
-        let expected =
-            board.started < board.expected && (board.connecting == 0 || board.opened > 0);
+        let expected = board.started < board.expected
+            && (!board.carefully || board.connecting == 0 || board.opened > 0);
         let wanted = (more_queued || expected)
             && !board.refused
             && !board.closing
@@ -244,11 +249,24 @@ impl Ahead {
     }
 
     /// Opens helpers for `folders` listings to come, up to the most
-    /// allowed, one after another as usual.
+    /// allowed: side by side, or the first alone when connecting carefully.
     pub(super) fn expect(&mut self, folders: usize) {
         let mut board = self.shared.board();
         board.expected = folders.min(self.shared.max_helpers);
-        self.shared.open_more(&mut board);
+        for _ in 0..self.shared.max_helpers {
+            self.shared.open_more(&mut board);
+        }
+    }
+
+    /// Helpers expected ahead connect one after another until one is in
+    /// (for a server known to refuse connections).
+    pub(super) fn connect_carefully(&mut self) {
+        self.shared.board().carefully = true;
+    }
+
+    /// Whether a helper could not connect (or its thread not start).
+    pub(super) fn refused(&self) -> bool {
+        self.shared.board().refused
     }
 
     /// Has `job` done for `folder` on a helper.
@@ -366,7 +384,10 @@ fn helper(shared: &Arc<Shared>, number: usize) {
         return;
     };
     tracing::debug!("connection {number} open to work ahead");
-    while let Some((folder, job)) = next_job(shared) {
+    // The folder this session has selected (the last one worked on).
+    let mut selected: Option<String> = None;
+    while let Some((folder, job)) = next_job(shared, selected.as_deref()) {
+        selected = Some(folder.clone());
         let kind = job.kind();
         let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut store, &folder, job)));
         // After a panic the session may hold a half-read response: no more
@@ -460,14 +481,24 @@ fn connect(shared: &Arc<Shared>, number: usize) -> Option<ImapStore> {
     }
 }
 
-/// The next queued job, marked running; `None` once closing.
-fn next_job(shared: &Shared) -> Option<(String, Job)> {
+/// The next queued job, marked running; `None` once closing. A job for
+/// `selected`, the folder the helper's session has selected, comes first:
+/// it needs no SELECT (a round trip, and the server's work of opening it).
+fn next_job(shared: &Shared, selected: Option<&str>) -> Option<(String, Job)> {
     let mut board = shared.board();
     loop {
         if board.closing {
             return None;
         }
-        while let Some(id) = board.queue.pop_front() {
+        loop {
+            let preferred = selected.and_then(|s| board.queue.iter().position(|(_, f)| f == s));
+            let next = match preferred {
+                Some(at) => board.queue.remove(at),
+                None => board.queue.pop_front(),
+            };
+            let Some(id) = next else {
+                break;
+            };
             match board.slots.remove(&id) {
                 Some(Slot::Queued(job)) => {
                     board.slots.insert(id.clone(), Slot::Running);
