@@ -134,7 +134,7 @@ const MAN_TAIL: &str = r#".SH FILES
 The config file (\fB--config\fR, \fB$FERRY_CONFIG\fR, \fB$XDG_CONFIG_HOME\fR). Every key is described in \fBferry.toml\fR(5).
 .TP
 \fI~/.local/state/ferry/ACCOUNT.sqlite\fR
-What ferry remembers of each account (\fBstate_dir\fR), mode 0600, with \fIACCOUNT.sqlite.lock\fR held during a run and \fIACCOUNT.settings\fR (the settings of the last complete run: after a change, every folder is looked into once), and after a connection the server refused, \fIACCOUNT.refused\fR (for a week, extra connections open one at a time).
+What ferry remembers of each account (\fBstate_dir\fR), mode 0600, with \fIACCOUNT.sqlite.lock\fR held during a run and \fIACCOUNT.settings\fR (the settings of the last complete run: after a change, every folder is looked into once), and after a connection that could not be opened, \fIACCOUNT.refused\fR (for a week, the first extra connection opens alone, the others once it is in).
 .SH EXAMPLES
 A mutt or neomutt user with \fBset folder=~/Mail/work\fR and \fBset mbox_type=Maildir\fR points \fBmaildir\fR at the same directory; ferry keeps the unique part of each file name, so mutt's flag renames and moves are recognised. A notmuch user with \fBsynchronize_flags=true\fR runs \fBferry sync && notmuch new\fR, or puts \fBferry sync\fR alone in notmuch's pre-new hook (never \fBnotmuch new\fR itself there).
 .PP

@@ -156,11 +156,11 @@ fn sync_account(
         &mut state,
         &options,
     );
-    if far.helper_refused() {
+    let refused = far.close();
+    if refused && !dry_run {
         refusals.record();
     }
     let report = report?;
-    far.close();
     if settings_changed && !dry_run && report.exit_status() == ExitStatus::Done && !report.stopped {
         settings.save();
     }
@@ -225,12 +225,14 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 /// How long a refused connection makes helpers connect carefully.
 const REFUSALS_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
-/// That the server refused one of the account's connections lately: the
-/// file `<account>.refused` next to the state, rewritten by each run that
-/// was refused one. While it is younger than a week, the helpers a run
-/// expects to need connect one after another until one is in, so that a
-/// server allowing few connections refuses only one; otherwise side by
-/// side, which saves a login's round trips on a distant server.
+/// That a helper connection could not be opened lately (most often the
+/// server allows fewer connections than asked): the file
+/// `<account>.refused` next to the state, rewritten by each run that met
+/// it (not by a dry run). While it is younger than a week, the helpers a
+/// run expects to need connect the first alone and the others once it is
+/// in, so that a server that allows no more refuses only one; otherwise
+/// all side by side, which saves a login's round trips on a distant
+/// server.
 struct Refusals {
     path: std::path::PathBuf,
 }
@@ -250,8 +252,9 @@ impl Refusals {
 
     /// Best effort: a lost file only makes the next run try side by side.
     fn record(&self) {
-        let text = "The server refused one of ferry's connections in the run that last wrote \
-                    this file; for a week after, helper connections open one at a time.\n";
+        let text = "A helper connection could not be opened in the run that last wrote this \
+                    file; for a week after, the first helper connects alone, the others once \
+                    it is in.\n";
         if let Err(e) = write_private(&self.path, text.as_bytes()) {
             tracing::warn!(path = %self.path.display(), "cannot record the refusal: {e}");
         }

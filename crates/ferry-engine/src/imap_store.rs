@@ -156,20 +156,16 @@ impl ImapStore {
         self
     }
 
-    /// Makes the helpers the engine expects to need connect one after
-    /// another until one is in, rather than side by side: for a server
-    /// known to refuse connections (a recent run was refused one), so that
-    /// it refuses only one. Call it after [`ImapStore::with_helpers`].
+    /// Makes the helpers the engine expects to need connect the first
+    /// alone and the others once it is in, rather than all side by side:
+    /// for a server known to refuse connections (a recent run could not
+    /// open one), so that one that allows no more refuses only one. Call
+    /// it after [`ImapStore::with_helpers`].
     pub fn connecting_helpers_carefully(mut self) -> ImapStore {
         if let Some(ahead) = &mut self.ahead {
             ahead.connect_carefully();
         }
         self
-    }
-
-    /// Whether the server refused a helper connection in this run.
-    pub fn helper_refused(&self) -> bool {
-        self.ahead.as_ref().is_some_and(ahead::Ahead::refused)
     }
 
     /// Lets the store open a new main session with `opener` when the
@@ -221,10 +217,13 @@ impl ImapStore {
     }
 
     /// Logs out without waiting for the server's goodbye (see
-    /// [`Session::close`]), helper sessions first.
-    pub fn close(mut self) {
-        self.ahead = None;
+    /// [`Session::close`]), helper sessions first; returns whether a helper
+    /// could not connect in the store's life (the server may allow fewer
+    /// connections than asked).
+    pub fn close(mut self) -> bool {
+        let refused = self.ahead.take().is_some_and(ahead::Ahead::close);
         self.session.close();
+        refused
     }
 
     /// Refuses to work on a session an earlier failure broke.

@@ -721,7 +721,7 @@ impl Store for MaildirStore {
     }
 }
 
-/// A target that keeps what each message's [`Incoming`] says and hashes
+/// A target that keeps what each message's [`Incoming`](ferry_core::store::Incoming) says and hashes
 /// the bytes: how [`Store::describe`] learns Message-IDs, sizes and
 /// fingerprints (the file is read whole anyway, for its size; the
 /// fingerprint tells an edited message from the one it replaced when the

@@ -24,10 +24,10 @@
 //! the first alone and the others once it is in, so that a server that
 //! allows no more refuses only one. Once one cannot connect (the server
 //! allows fewer connections: Courier 4 per IP, Dovecot 10 per user and IP)
-//! no more are tried, and [`Ahead::refused`] says so. A helper that cannot connect or whose session breaks only means
-//! fewer helpers: its work falls back to the main session, and so does a
-//! listing that failed on a helper, so errors are reported as the main
-//! session meets them.
+//! no more are tried, and [`Ahead::close`] says so. A helper that cannot
+//! connect or whose session breaks only means fewer helpers: its work
+//! falls back to the main session, and so does a listing that failed on a
+//! helper, so errors are reported as the main session meets them.
 //!
 //! A helper refuses to change flags, remove or move messages in a folder
 //! whose UIDVALIDITY is not the one the main session's snapshot saw, as the
@@ -264,9 +264,13 @@ impl Ahead {
         self.shared.board().carefully = true;
     }
 
-    /// Whether a helper could not connect (or its thread not start).
-    pub(super) fn refused(&self) -> bool {
-        self.shared.board().refused
+    /// Closes the helpers, and says whether one could not connect (or its
+    /// thread not start) in the store's life; waits for the helpers, so a
+    /// refusal met while closing counts too.
+    pub(super) fn close(self) -> bool {
+        let shared = Arc::clone(&self.shared);
+        drop(self);
+        shared.board().refused
     }
 
     /// Has `job` done for `folder` on a helper.
@@ -384,10 +388,9 @@ fn helper(shared: &Arc<Shared>, number: usize) {
         return;
     };
     tracing::debug!("connection {number} open to work ahead");
-    // The folder this session has selected (the last one worked on).
+    // The folder this session has open, as the session says after each job.
     let mut selected: Option<String> = None;
     while let Some((folder, job)) = next_job(shared, selected.as_deref()) {
-        selected = Some(folder.clone());
         let kind = job.kind();
         let outcome = catch_unwind(AssertUnwindSafe(|| work(&mut store, &folder, job)));
         // After a panic the session may hold a half-read response: no more
@@ -399,6 +402,7 @@ fn helper(shared: &Arc<Shared>, number: usize) {
             }))
         });
         let broken = panicked || store.broken.is_some();
+        selected = (store.session.selected()).and_then(|wire| store.names.local_name(wire));
         let mut board = shared.board();
         match kind {
             // A piece reports to its reader, not here.
@@ -481,9 +485,10 @@ fn connect(shared: &Arc<Shared>, number: usize) -> Option<ImapStore> {
     }
 }
 
-/// The next queued job, marked running; `None` once closing. A job for
-/// `selected`, the folder the helper's session has selected, comes first:
-/// it needs no SELECT (a round trip, and the server's work of opening it).
+/// The next queued job, marked running; `None` once closing. A change
+/// (flags, removals, a move) in `selected`, the folder the helper's session
+/// has open, comes first: it needs no SELECT (a round trip, and the
+/// server's work of opening it). A listing always selects.
 fn next_job(shared: &Shared, selected: Option<&str>) -> Option<(String, Job)> {
     let mut board = shared.board();
     loop {
@@ -491,7 +496,9 @@ fn next_job(shared: &Shared, selected: Option<&str>) -> Option<(String, Job)> {
             return None;
         }
         loop {
-            let preferred = selected.and_then(|s| board.queue.iter().position(|(_, f)| f == s));
+            let preferred = selected.and_then(|s| {
+                (board.queue.iter()).position(|(kind, f)| f == s && *kind != Kind::List)
+            });
             let next = match preferred {
                 Some(at) => board.queue.remove(at),
                 None => board.queue.pop_front(),
