@@ -484,3 +484,36 @@ fn print_summary(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// A refusal is remembered for a week, by the record's age; a record
+    /// dated in the future (a clock set back) is not trusted.
+    #[test]
+    fn a_refusal_is_remembered_for_a_week() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let refusals = Refusals::of(&dir.path().join("work.sqlite"));
+        assert!(!refusals.recent(), "no record, no refusal");
+        refusals.record();
+        assert!(refusals.recent());
+        let date = |at: SystemTime| {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join("work.refused"))
+                .expect("the record");
+            file.set_modified(at).expect("set the time");
+        };
+        let day = Duration::from_secs(24 * 3600);
+        date(SystemTime::now() - 6 * day);
+        assert!(refusals.recent(), "six days old");
+        date(SystemTime::now() - 8 * day);
+        assert!(!refusals.recent(), "eight days old");
+        date(SystemTime::now() + day);
+        assert!(!refusals.recent(), "dated tomorrow");
+        refusals.record();
+        assert!(refusals.recent(), "a new refusal sets it right");
+    }
+}
