@@ -226,6 +226,15 @@ impl ImapStore {
         refused
     }
 
+    /// Readies the session for a command: connects again where it broke
+    /// (see [`ImapStore::revive`]), refuses where it stays broken, and
+    /// reads off the listing sent at login that nobody took.
+    fn ready(&mut self) -> Result<()> {
+        self.revive();
+        self.alive()?;
+        self.drop_early_listing()
+    }
+
     /// Refuses to work on a session an earlier failure broke.
     fn alive(&self) -> Result<()> {
         match &self.broken {
@@ -268,9 +277,7 @@ impl ImapStore {
     /// broke, see [`ImapStore::with_reconnect`]); an error that ends the
     /// session marks the store broken.
     fn guard<T>(&mut self, op: impl FnOnce(&mut ImapStore) -> Result<T>) -> Result<T> {
-        self.revive();
-        self.alive()?;
-        self.drop_early_listing()?;
+        self.ready()?;
         // Unsolicited responses (EXISTS, EXPUNGE, FETCH of other clients'
         // changes) are not used: the next snapshot sees their effect.
         drop(self.session.take_unsolicited());
@@ -593,9 +600,7 @@ impl Store for ImapStore {
     }
 
     fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>> {
-        self.revive();
-        self.alive()?;
-        self.drop_early_listing()?;
+        self.ready()?;
         let wire = self.wire(folder)?;
         self.writes.start(folder, wire);
         Ok(Box::new(append::AppendTarget::new(self)))

@@ -174,6 +174,17 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Starts helpers while [`Shared::open_more`] wants one more.
+    fn open_wanted(self: &Arc<Shared>, board: &mut Board) {
+        loop {
+            let started = board.started;
+            self.open_more(board);
+            if board.started == started {
+                return;
+            }
+        }
+    }
+
     /// Starts one more helper if more is queued than the idle ones can
     /// take, or fewer are started than expected; never after a refusal.
     /// Helpers connect one at a time, except expected ones: side by side,
@@ -253,9 +264,7 @@ impl Ahead {
     pub(super) fn expect(&mut self, folders: usize) {
         let mut board = self.shared.board();
         board.expected = folders.min(self.shared.max_helpers);
-        for _ in 0..self.shared.max_helpers {
-            self.shared.open_more(&mut board);
-        }
+        self.shared.open_wanted(&mut board);
     }
 
     /// Helpers expected ahead connect one after another until one is in
@@ -470,9 +479,7 @@ fn connect(shared: &Arc<Shared>, number: usize) -> Option<ImapStore> {
             // what is queued beyond it, and the other expected ones.
             board.opened += 1;
             board.idle += 1;
-            for _ in 0..shared.max_helpers {
-                shared.open_more(&mut board);
-            }
+            shared.open_wanted(&mut board);
             board.idle -= 1;
             Some(store)
         }
