@@ -1001,7 +1001,13 @@ fn plain_cut_by(cut: Cut) -> PerSideWorld {
     let (setup, _proxy) = proxied(Route::Plain, Faults::default().with_cut(cut));
     let cut_off = setup.ferry(&["sync"]);
     assert!(!cut_off.stderr.contains("panicked"), "{cut:?}: {cut_off:?}");
-    assert_ne!(cut_off.code, 0, "{cut:?} cut nothing: {cut_off:?}");
+    // The cut must bite: the run fails, or it noticed and connected again
+    // (a cut while a pipelined FETCH was still being read, on a slower
+    // machine, is met as a lost FETCH, which is repeated).
+    assert!(
+        cut_off.code != 0 || cut_off.stderr.contains("connected to the server again"),
+        "{cut:?} cut nothing: {cut_off:?}"
+    );
     Route::Plain.point(&setup, Route::Plain.port(&setup));
     let resumed = setup.sync();
     let left = left_in_tmp(setup.maildir());
