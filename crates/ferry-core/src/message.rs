@@ -8,8 +8,10 @@ use crate::{Fingerprint, Flags, Uid};
 pub enum MessageKey {
     /// An IMAP UID (valid within one UIDVALIDITY).
     Uid(Uid),
-    /// A Maildir unique name (stable across flag renames).
-    Name(String),
+    /// A Maildir unique name (stable across flag renames); boxed, 16
+    /// bytes where a `String` takes 24, as plans and snapshots hold one
+    /// key per message.
+    Name(Box<str>),
 }
 
 impl std::fmt::Display for MessageKey {
@@ -31,13 +33,13 @@ pub struct MessageMeta {
     /// Its size with CRLF line endings, when known.
     pub size: Option<u64>,
     /// Its Message-ID header, when known.
-    pub message_id: Option<String>,
+    pub message_id: Option<Box<str>>,
     /// Its content fingerprint, when known (boxed: snapshots hold one
     /// `MessageMeta` per message, and only local ones know it).
     pub fingerprint: Option<Box<Fingerprint>>,
     /// The server's id of the message (RFC 8474 EMAILID), which stays
     /// the same when it moves between folders, where offered.
-    pub email_id: Option<String>,
+    pub email_id: Option<Box<str>>,
 }
 
 impl MessageMeta {
@@ -128,10 +130,11 @@ mod tests {
     }
 
     /// A first sync holds one per message of the account until it is
-    /// planned (100,000 messages: 11 MB at this size, 16 MB before).
+    /// carried out (100,000 messages: 8.8 MB at this size; 11.2 MB with
+    /// `String` keys and ids, 16 MB before the fingerprint was boxed).
     #[test]
     fn message_metadata_stays_small() {
-        assert!(std::mem::size_of::<MessageMeta>() <= 112);
+        assert!(std::mem::size_of::<MessageMeta>() <= 96);
     }
 
     fn meta(id: Option<&str>, size: Option<u64>, fp: Option<&str>) -> MessageMeta {
@@ -139,7 +142,7 @@ mod tests {
             key: MessageKey::Name("k".into()),
             flags: Flags::new(),
             size,
-            message_id: id.map(str::to_string),
+            message_id: id.map(Box::from),
             fingerprint: fp.map(|f| Box::new(Fingerprint::from_bytes([f.as_bytes()[0]; 32]))),
             email_id: None,
         }

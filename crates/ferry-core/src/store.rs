@@ -19,7 +19,7 @@
 //! Maildir paths).
 
 use crate::{Flags, MessageKey, MessageMeta, UidValidity};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 
 /// What a store can do, in abstract terms.
@@ -281,12 +281,12 @@ pub trait Store {
         Ok(())
     }
 
-    /// Says that the run will touch only the messages of `folder` that
-    /// `keep` accepts (the rest is unchanged on both sides), once the
-    /// folder is planned: a store may let go of what it remembers of the
-    /// others and keep the rest for carrying out the plan. A hint: the
-    /// default does nothing.
-    fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&MessageKey) -> bool) {
+    /// Says that the run will touch only the messages of `folder` in
+    /// `keep` (the rest is unchanged on both sides, or done with), once
+    /// the folder is planned and again once its plan is carried out: a
+    /// store may let go of what it remembers of the others and keep the
+    /// rest for what follows. A hint: the default does nothing.
+    fn keep_only(&mut self, folder: &str, keep: &HashSet<MessageKey>) {
         let _ = (folder, keep);
     }
 

@@ -50,7 +50,7 @@ mod error;
 mod read;
 mod write;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -182,7 +182,7 @@ impl MaildirStore {
     /// chosen and journaled before a delivery, so that the delivered file
     /// can be found by name after a crash.
     pub fn new_key() -> MessageKey {
-        MessageKey::Name(unique_key())
+        MessageKey::Name(unique_key().into())
     }
 
     /// The ferry-maildir name of a local folder name.
@@ -496,7 +496,7 @@ fn crlf_size_in_key(key: &str) -> Option<u64> {
 fn meta(entry: &Entry) -> MessageMeta {
     MessageMeta {
         size: crlf_size_in_key(entry.key()),
-        ..MessageMeta::new(MessageKey::Name(entry.key().to_string()), entry.flags())
+        ..MessageMeta::new(MessageKey::Name(entry.key().into()), entry.flags())
     }
 }
 
@@ -619,16 +619,15 @@ impl Store for MaildirStore {
 
     /// Cuts the remembered listing of `folder` down to what the plan
     /// touches, and keeps that for carrying it out.
-    fn keep_only(&mut self, folder: &str, keep: &dyn Fn(&MessageKey) -> bool) {
-        // One key, refilled for each name: no allocation per message.
-        let mut probe = MessageKey::Name(String::new());
-        self.cache.keep_only(folder, &mut |name| {
-            if let MessageKey::Name(key) = &mut probe {
-                key.clear();
-                key.push_str(name);
-            }
-            keep(&probe)
-        });
+    fn keep_only(&mut self, folder: &str, keep: &HashSet<MessageKey>) {
+        let names: HashSet<&str> = (keep.iter())
+            .filter_map(|key| match key {
+                MessageKey::Name(name) => Some(&**name),
+                MessageKey::Uid(_) => None,
+            })
+            .collect();
+        self.cache
+            .keep_only(folder, &mut |name| names.contains(name));
     }
 
     /// Always a key: [`MaildirStore::new_key`].
@@ -736,7 +735,7 @@ impl BodyTarget for Describe {
     fn begin(&mut self, message: &ferry_core::store::Incoming) -> std::io::Result<()> {
         let mut meta = MessageMeta::new(message.source.clone(), message.flags.clone());
         meta.size = Some(message.size);
-        meta.message_id = message.message_id.clone();
+        meta.message_id = message.message_id.as_deref().map(Box::from);
         self.described.push(meta);
         self.hashing = Some(ferry_maildir::Fingerprinter::new());
         Ok(())

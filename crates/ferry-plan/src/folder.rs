@@ -76,13 +76,13 @@ pub struct Pair {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Content {
     /// The Message-ID header.
-    pub message_id: Option<String>,
+    pub message_id: Option<Box<str>>,
     /// The size with CRLF line endings.
     pub size: Option<u64>,
     /// The content fingerprint.
     pub fingerprint: Option<ferry_core::Fingerprint>,
     /// The server's EMAILID (RFC 8474), where offered.
-    pub email_id: Option<String>,
+    pub email_id: Option<Box<str>>,
 }
 
 impl Content {
@@ -450,7 +450,7 @@ impl<'a> ContentIndex<'a> {
                 index.by_fingerprint.entry(fp).or_default().push(i);
             }
             if let (Some(id), Some(size)) = (&m.message_id, m.size) {
-                index.by_id.entry((id.as_str(), size)).or_default().push(i);
+                index.by_id.entry((&**id, size)).or_default().push(i);
             }
         }
         index
@@ -467,7 +467,7 @@ impl<'a> ContentIndex<'a> {
             out.extend(found);
         }
         if let (Some(id), Some(size)) = (&message.message_id, message.size) {
-            out.extend(self.by_id.get(&(id.as_str(), size)).into_iter().flatten());
+            out.extend(self.by_id.get(&(&**id, size)).into_iter().flatten());
         }
         out.sort_unstable();
         out.dedup();

@@ -320,7 +320,7 @@ impl<'d> Sought<'d> {
     /// Whether `meta` may be the message of one of the departures.
     fn may_match(&self, meta: &MessageMeta) -> bool {
         let by_id = match (&meta.message_id, meta.size) {
-            (Some(id), Some(size)) => self.ids.contains(&(id.as_str(), size)),
+            (Some(id), Some(size)) => self.ids.contains(&(&**id, size)),
             _ => false,
         };
         self.keys.contains(&meta.key)
@@ -414,10 +414,10 @@ impl<'a> ArrivalIndex<'a> {
             add(self.by_fingerprint.get(&fp));
         }
         if let (Some(id), Some(size)) = (&content.message_id, content.size) {
-            add(self.by_id.get(&(id.as_str(), size)));
+            add(self.by_id.get(&(&**id, size)));
         }
         if let Some(id) = &content.email_id {
-            add(self.by_email_id.get(id.as_str()));
+            add(self.by_email_id.get(&**id));
         }
         out.sort_unstable();
         out.dedup();
@@ -562,7 +562,7 @@ mod tests {
     }
 
     fn name(s: &str) -> MessageKey {
-        MessageKey::Name(s.to_string())
+        MessageKey::Name(s.into())
     }
 
     fn meta(key: MessageKey, flags: &str, id: &str) -> MessageMeta {
@@ -570,7 +570,7 @@ mod tests {
             key,
             flags: Flags::from_maildir_info(flags),
             size: Some(1234),
-            message_id: Some(id.to_string()),
+            message_id: Some(id.into()),
             fingerprint: None,
             email_id: None,
         }
@@ -621,7 +621,7 @@ mod tests {
             keys: PerSide::new(far, near),
             flags: Flags::from_maildir_info(flags),
             content: Content {
-                message_id: Some(id.to_string()),
+                message_id: Some(id.into()),
                 size: Some(1234),
                 fingerprint: None,
                 email_id: None,

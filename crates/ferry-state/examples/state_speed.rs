@@ -97,9 +97,9 @@ fn pair(folder: FolderId, n: u32) -> Pair {
     let mut pair = Pair::new(folder);
     pair.keys = PerSide::new(
         Uid::new(n).ok().map(MessageKey::Uid),
-        Some(MessageKey::Name(format!(
-            "1700000000.M{n}P4242.host.example"
-        ))),
+        Some(MessageKey::Name(
+            format!("1700000000.M{n}P4242.host.example").into(),
+        )),
     );
     pair.flags.insert(Flag::Seen);
     pair.size = Some(u64::from(2_000 + n % 50_000));

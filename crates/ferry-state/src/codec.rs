@@ -66,7 +66,7 @@ pub(crate) fn key_from_columns(
 ) -> Result<Option<MessageKey>, String> {
     match (uid, name) {
         (Some(uid), None) => Ok(Some(MessageKey::Uid(uid_from_column(uid)?))),
-        (None, Some(name)) => Ok(Some(MessageKey::Name(name))),
+        (None, Some(name)) => Ok(Some(MessageKey::Name(name.into()))),
         (None, None) => Ok(None),
         (Some(uid), Some(name)) => Err(format!("both UID {uid} and file {name:?}")),
     }

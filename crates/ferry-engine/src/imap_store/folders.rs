@@ -286,10 +286,11 @@ pub(super) fn message_meta(fetch: Fetch) -> Option<MessageMeta> {
     let flags = super::fetched_flags(&fetch);
     let mut meta = MessageMeta::new(key, flags);
     meta.size = fetch.size.map(u64::from);
-    meta.email_id = fetch.email_id;
+    meta.email_id = fetch.email_id.map(String::into_boxed_str);
     meta.message_id = fetch
         .header_fields
         .as_deref()
-        .and_then(|header| ferry_core::header_message_id(header, true));
+        .and_then(|header| ferry_core::header_message_id(header, true))
+        .map(String::into_boxed_str);
     Some(meta)
 }

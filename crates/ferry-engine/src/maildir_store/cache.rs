@@ -94,15 +94,24 @@ impl Cache {
     }
 
     /// Records a change the store made: `key` is now `entry` (or gone).
-    /// Nothing is recorded for a folder that is not remembered.
+    /// Nothing is recorded for a folder that is not remembered, nor a new
+    /// key in a cut listing: there it stays unknown, which costs a listing
+    /// if it is looked up, where remembering every message a first sync
+    /// delivers would hold the whole account.
     pub(super) fn set(&mut self, folder: &str, key: &str, entry: Option<Entry>) {
         let Some(slot) = self.slots.iter_mut().find(|s| s.folder == folder) else {
             return;
         };
-        match entry {
-            Some(entry) => slot.entries.insert(key.to_string(), entry),
-            None => slot.entries.remove(key),
-        };
+        match (entry, slot.entries.get_mut(key)) {
+            (Some(entry), Some(known)) => *known = entry,
+            (Some(entry), None) if slot.complete => {
+                slot.entries.insert(key.to_string(), entry);
+            }
+            (Some(_), None) => {}
+            (None, _) => {
+                slot.entries.remove(key);
+            }
+        }
     }
 
     /// Forgets `folder`.
@@ -117,5 +126,47 @@ impl Cache {
 
     fn slot(&self, folder: &str) -> Option<&Slot> {
         self.slots.iter().find(|s| s.folder == folder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_maildir::{Folder, Subdir};
+
+    /// A listing of a folder holding `keys` in `cur/`, unflagged.
+    fn listing(keys: &[&str]) -> Listing {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let folder = Folder::create(dir.path()).expect("folder");
+        for key in keys {
+            std::fs::write(dir.path().join("cur").join(format!("{key}:2,")), b"x").expect("file");
+        }
+        folder.scan().expect("scan")
+    }
+
+    fn entry(key: &str, info: &str) -> Entry {
+        Entry::parse(Subdir::Cur, &format!("{key}:2,{info}")).expect("entry")
+    }
+
+    #[test]
+    fn a_whole_listing_learns_new_keys_and_a_cut_one_does_not() {
+        let mut cache = Cache::default();
+        cache.fill("A", &listing(&["a1", "a2"]));
+        cache.set("A", "a3", Some(entry("a3", "")));
+        assert_eq!(cache.lookup("A", "a3"), Lookup::Found(entry("a3", "")));
+        assert_eq!(cache.lookup("A", "a9"), Lookup::Absent);
+
+        cache.keep_only("A", &mut |key| key == "a1");
+        // A delivery into the cut listing leaves its key unknown (looked up,
+        // it is listed again), where remembering it would hold every
+        // message a first sync delivers.
+        cache.set("A", "a4", Some(entry("a4", "")));
+        assert_eq!(cache.lookup("A", "a4"), Lookup::Unknown);
+        assert_eq!(cache.lookup("A", "a2"), Lookup::Unknown);
+        // A kept key follows the store's changes: renamed, then removed.
+        cache.set("A", "a1", Some(entry("a1", "S")));
+        assert_eq!(cache.lookup("A", "a1"), Lookup::Found(entry("a1", "S")));
+        cache.set("A", "a1", None);
+        assert_eq!(cache.lookup("A", "a1"), Lookup::Unknown);
     }
 }

@@ -154,7 +154,7 @@ impl<'a> Writer<'a> {
                 self.fatal = Some(error.to_string());
             }
         }
-        let result = result.map(|key| Some(MessageKey::Name(key)));
+        let result = result.map(|key| Some(MessageKey::Name(key.into())));
         self.outcomes
             .insert(finished.ticket, (queued.source, result));
     }
@@ -224,7 +224,7 @@ impl<'a> Writer<'a> {
                 }
                 return;
             }
-            Current::Found { source, key } => (source, Ok(Some(MessageKey::Name(key)))),
+            Current::Found { source, key } => (source, Ok(Some(MessageKey::Name(key.into())))),
             Current::Failed { source, error } => (source, Err(error)),
         };
         self.outcomes.insert(self.ticket, outcome);

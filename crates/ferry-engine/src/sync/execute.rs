@@ -15,9 +15,9 @@ use ferry_core::store::{ErrorClass, FlagChange, Snapshot, Store, StoreError};
 use ferry_core::{Flag, Flags, MessageKey, MessageMeta, PerSide, Side};
 use ferry_plan::folder::{Action, FolderPlan};
 use ferry_plan::folders::FolderAction;
-use ferry_plan::moves::AccountPlan;
+use ferry_plan::moves::{AccountPlan, Move};
 use ferry_state::{FolderId, IntentAction, NewIntent, PairChange, SideMarkers, State, StoredPair};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 mod copy;
 mod moves;
@@ -225,6 +225,7 @@ pub(crate) fn run<F: Store, N: Store>(
             control,
             report,
         )?;
+        keep_for_moves((&mut *far, &mut *near), name, &plan.moves);
         finished.push(name);
     }
     if control.stop_requested() {
@@ -242,6 +243,21 @@ pub(crate) fn run<F: Store, N: Store>(
         }
     }
     Ok(())
+}
+
+/// Once folder `name` is done, the stores need remember of it only the
+/// messages that move out of it later in the run: what they learnt of the
+/// rest while carrying out its plan (every file a first sync delivered)
+/// is let go of, so a run holds that of one folder at a time.
+fn keep_for_moves<F: Store, N: Store>((far, near): (&mut F, &mut N), name: &str, moves: &[Move]) {
+    let leaving = |side: Side| -> HashSet<MessageKey> {
+        (moves.iter())
+            .filter(|m| m.side == side && m.from_folder == name)
+            .map(|m| m.key.clone())
+            .collect()
+    };
+    far.keep_only(name, &leaving(Side::Far));
+    near.keep_only(name, &leaving(Side::Near));
 }
 
 /// Before folder `index` is worked on: hands the flag changes and
@@ -528,7 +544,7 @@ fn pair_change(run: &FolderRun<'_>, keys: &PerSide<MessageKey>, flags: &Flags) -
         .or_else(|| run.meta(Side::Near, &keys.near))
     {
         pair.size = meta.size;
-        pair.message_id = meta.message_id.clone();
+        pair.message_id = meta.message_id.as_deref().map(String::from);
         pair.fingerprint = meta.fingerprint.as_deref().copied();
     }
     PairChange::Insert(pair)

@@ -179,8 +179,8 @@ pub fn sync<F: Store, N: Store>(
         match prepare(far, near, state, name, options, planned_new(name), known) {
             Ok(mut folder) => {
                 let (diff, kept) = folder.diff_and_prune(&policy);
-                far.keep_only(name, &|key| kept.far.contains(key));
-                near.keep_only(name, &|key| kept.near.contains(key));
+                far.keep_only(name, &kept.far);
+                near.keep_only(name, &kept.near);
                 diffs.push(diff);
                 prepared.push(folder);
             }
@@ -506,11 +506,11 @@ fn learn_email_ids(
     snapshots: &PerSide<Snapshot>,
     dry_run: bool,
 ) -> Result<Vec<StoredPair>, String> {
-    let ids: BTreeMap<&MessageKey, &String> = snapshots
+    let ids: BTreeMap<&MessageKey, &str> = snapshots
         .far
         .messages
         .iter()
-        .filter_map(|m| Some((&m.key, m.email_id.as_ref()?)))
+        .filter_map(|m| Some((&m.key, m.email_id.as_deref()?)))
         .collect();
     if ids.is_empty() {
         return Ok(loaded);
@@ -518,8 +518,8 @@ fn learn_email_ids(
     let mut changes = Vec::new();
     for stored in &mut loaded {
         let fresh = stored.pair.keys.far.as_ref().and_then(|k| ids.get(k));
-        if let Some(id) = fresh.filter(|id| stored.pair.email_ids.far.as_ref() != Some(**id)) {
-            stored.pair.email_ids.far = Some((*id).clone());
+        if let Some(id) = fresh.filter(|id| stored.pair.email_ids.far.as_deref() != Some(**id)) {
+            stored.pair.email_ids.far = Some((*id).to_string());
             changes.push(PairChange::Update(stored.clone()));
         }
     }
@@ -721,10 +721,10 @@ fn plan_pair(stored: &StoredPair) -> Option<Pair> {
         keys,
         flags: pair.flags.clone(),
         content: Content {
-            message_id: pair.message_id.clone(),
+            message_id: pair.message_id.as_deref().map(Box::from),
             size: pair.size,
             fingerprint: pair.fingerprint,
-            email_id: pair.email_ids.far.clone(),
+            email_id: pair.email_ids.far.as_deref().map(Box::from),
         },
     })
 }

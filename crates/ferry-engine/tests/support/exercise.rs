@@ -64,7 +64,7 @@ pub fn sample() -> Vec<(Incoming, Vec<u8>)> {
         .map(|(i, (letters, size))| {
             let body = message(i, *size);
             let incoming = Incoming {
-                source: MessageKey::Name(format!("source-{i}")),
+                source: MessageKey::Name(format!("source-{i}").into()),
                 flags: Flags::from_maildir_info(letters),
                 internal_date: Some(1_600_000_000 + 86_400 * i as i64),
                 size: body.len() as u64,

@@ -10,7 +10,7 @@ fn uid(n: u32) -> MessageKey {
 }
 
 fn name(n: u32) -> MessageKey {
-    MessageKey::Name(format!("n{n}"))
+    MessageKey::Name(format!("n{n}").into())
 }
 
 fn meta(key: MessageKey, flags: &str, content: u32) -> MessageMeta {
@@ -18,16 +18,17 @@ fn meta(key: MessageKey, flags: &str, content: u32) -> MessageMeta {
         key,
         flags: Flags::from_maildir_info(flags),
         size: Some(100 + u64::from(content)),
-        message_id: Some(format!("<{content}@test>")),
+        message_id: Some(format!("<{content}@test>").into()),
         fingerprint: Some(Box::new(fp(content))),
         email_id: None,
     }
 }
 
-/// A first sync plans one copy per message of the account.
+/// A first sync plans one copy per message of the account (56 bytes with
+/// boxed Maildir keys, 72 with `String` ones).
 #[test]
 fn an_action_stays_small() {
-    assert!(std::mem::size_of::<Action>() <= 72);
+    assert!(std::mem::size_of::<Action>() <= 56);
 }
 
 /// A fingerprint standing for content number `content`.
@@ -388,7 +389,7 @@ fn snapshot(model: &SideModel) -> Vec<MessageMeta> {
             key: key.clone(),
             flags: flags.clone(),
             size: Some(u64::from(*content)),
-            message_id: Some(format!("<{content}>")),
+            message_id: Some(format!("<{content}>").into()),
             fingerprint: Some(Box::new(fp(*content))),
             email_id: None,
         })

@@ -56,7 +56,7 @@ pub fn uid_key(n: u32) -> MessageKey {
 
 /// A Maildir key.
 pub fn file_key(name: &str) -> MessageKey {
-    MessageKey::Name(name.to_string())
+    MessageKey::Name(name.into())
 }
 
 /// A distinct fingerprint per `n`.

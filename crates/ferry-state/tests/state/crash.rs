@@ -186,7 +186,7 @@ fn recover(state: &mut State) {
 
 fn draft(folder: FolderId, batch: &str, n: usize) -> Pair {
     let mut pair = Pair::new(folder);
-    pair.keys.near = Some(MessageKey::Name(format!("{batch}.{n}.host")));
+    pair.keys.near = Some(MessageKey::Name(format!("{batch}.{n}.host").into()));
     pair.message_id = Some(format!("{batch}.{n}@example.com"));
     pair.size = Some(1000 + n as u64);
     pair

@@ -99,7 +99,7 @@ fn uid(n: u32) -> MessageKey {
 }
 
 fn file(name: &str) -> MessageKey {
-    MessageKey::Name(name.to_string())
+    MessageKey::Name(name.into())
 }
 
 fn names(far: &str, near: &str) -> PerSide<String> {

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 /// One message to copy.
 struct Item<'a> {
-    key: MessageKey,
-    flags: Flags,
-    replaces: Option<PerSide<MessageKey>>,
+    key: &'a MessageKey,
+    flags: &'a Flags,
+    replaces: Option<&'a PerSide<MessageKey>>,
     meta: Option<&'a MessageMeta>,
 }
 
@@ -157,7 +157,7 @@ fn batch_len(items: &[Item<'_>], max_bytes: u64) -> usize {
     fits.count().max(1).min(items.len())
 }
 
-fn items<'a>(run: &'a FolderRun<'_>, actions: &[Action], from: Side) -> Vec<Item<'a>> {
+fn items<'a>(run: &'a FolderRun<'_>, actions: &'a [Action], from: Side) -> Vec<Item<'a>> {
     actions
         .iter()
         .filter_map(|action| match action {
@@ -167,9 +167,9 @@ fn items<'a>(run: &'a FolderRun<'_>, actions: &[Action], from: Side) -> Vec<Item
                 flags,
                 replaces,
             } if *f == from => Some(Item {
-                key: key.clone(),
-                flags: flags.clone(),
-                replaces: replaces.as_deref().cloned(),
+                key,
+                flags,
+                replaces: replaces.as_deref(),
                 meta: run.meta(from, key),
             }),
             _ => None,
@@ -232,7 +232,7 @@ fn copy_batch<S: Store, D: Store>(
     for (item, id) in items.iter().zip(ids) {
         let what = format!("copying {} in {}", item.key, run.name);
         let failures = &mut report.folder(run.name).failed;
-        if let Some(Err(e)) = read.remove(&item.key) {
+        if let Some(Err(e)) = read.remove(item.key) {
             state.abandon(id)?;
             match e.class() {
                 ErrorClass::Store => drop(lost.get_or_insert(SyncError::store(src_side, e))),
@@ -240,8 +240,8 @@ fn copy_batch<S: Store, D: Store>(
             }
             continue;
         }
-        let learnt = seen.remove(&item.key).unwrap_or_default();
-        match written.remove(&item.key) {
+        let learnt = seen.remove(item.key).unwrap_or_default();
+        match written.remove(item.key) {
             Some(Ok(key)) => {
                 let key = match key {
                     Some(key) => Some(key),
@@ -302,7 +302,7 @@ fn describe<S: Store>(
         .map(|m| {
             let seen = Seen {
                 bytes: m.size.unwrap_or(0),
-                message_id: m.message_id,
+                message_id: m.message_id.map(String::from),
                 fingerprint: None,
             };
             (m.key, seen)
@@ -326,7 +326,7 @@ fn journal(
         .zip(planned)
         .map(|(item, planned)| {
             let none = Seen::default();
-            let learnt = described.get(&item.key).unwrap_or(&none);
+            let learnt = described.get(item.key).unwrap_or(&none);
             let pair = new_pair(run, src_side, item, planned.clone(), learnt);
             let action = match planned {
                 Some(_) => IntentAction::Deliver { pair },
@@ -506,14 +506,16 @@ fn new_pair(
         .meta
         .and_then(|m| m.size)
         .or((learnt.bytes > 0).then_some(learnt.bytes));
-    pair.message_id = learnt
-        .message_id
-        .clone()
-        .or_else(|| item.meta.and_then(|m| m.message_id.clone()));
+    pair.message_id = learnt.message_id.clone().or_else(|| {
+        item.meta
+            .and_then(|m| m.message_id.as_deref().map(String::from))
+    });
     pair.fingerprint = learnt
         .fingerprint
         .or_else(|| item.meta.and_then(|m| m.fingerprint.as_deref().copied()));
-    pair.email_ids[src_side] = item.meta.and_then(|m| m.email_id.clone());
+    pair.email_ids[src_side] = item
+        .meta
+        .and_then(|m| m.email_id.as_deref().map(String::from));
     pair
 }
 
@@ -536,7 +538,7 @@ mod tests {
             .zip(sizes)
             .map(|(n, size)| MessageMeta {
                 size: *size,
-                ..MessageMeta::new(MessageKey::Name(format!("m{n}")), Flags::default())
+                ..MessageMeta::new(MessageKey::Name(format!("m{n}").into()), Flags::default())
             })
             .collect()
     }
@@ -545,8 +547,8 @@ mod tests {
         let items: Vec<Item<'_>> = metas
             .iter()
             .map(|m| Item {
-                key: m.key.clone(),
-                flags: m.flags.clone(),
+                key: &m.key,
+                flags: &m.flags,
                 replaces: None,
                 meta: Some(m),
             })
