@@ -1003,13 +1003,19 @@ fn plain_cut_by(cut: Cut) -> PerSideWorld {
     assert!(!cut_off.stderr.contains("panicked"), "{cut:?}: {cut_off:?}");
     // The cut must bite: the run fails, or it noticed and connected again
     // (a cut while a pipelined FETCH was still being read, on a slower
-    // machine, is met as a lost FETCH, which is repeated).
+    // machine, is met as a lost FETCH, which is repeated) and then did all
+    // its work, leaving none to the next run.
+    let recovered = cut_off.code == 0;
     assert!(
-        cut_off.code != 0 || cut_off.stderr.contains("connected to the server again"),
+        !recovered || cut_off.stderr.contains("connected to the server again"),
         "{cut:?} cut nothing: {cut_off:?}"
     );
     Route::Plain.point(&setup, Route::Plain.port(&setup));
     let resumed = setup.sync();
+    assert!(
+        !recovered || resumed.stdout.contains(support::NOTHING_DONE),
+        "{cut:?}: the run that connected again left work: {resumed:?}\n{cut_off:?}"
+    );
     let left = left_in_tmp(setup.maildir());
     assert!(left.is_empty(), "after {cut:?}: left in tmp/: {left:?}");
     let again = setup.sync();

@@ -134,7 +134,7 @@ mod tests {
     /// `String` keys and ids, 16 MB before the fingerprint was boxed).
     #[test]
     fn message_metadata_stays_small() {
-        assert!(std::mem::size_of::<MessageMeta>() <= 96);
+        assert!(std::mem::size_of::<MessageMeta>() <= 88);
     }
 
     fn meta(id: Option<&str>, size: Option<u64>, fp: Option<&str>) -> MessageMeta {

@@ -617,8 +617,9 @@ impl Store for MaildirStore {
         }
     }
 
-    /// Cuts the remembered listing of `folder` down to what the plan
-    /// touches, and keeps that for carrying it out.
+    /// Cuts the remembered listing of `folder` down to the messages in
+    /// `keep` (what the plan touches, then what moves out of it later),
+    /// and keeps that for what follows.
     fn keep_only(&mut self, folder: &str, keep: &HashSet<MessageKey>) {
         let names: HashSet<&str> = (keep.iter())
             .filter_map(|key| match key {

@@ -10,14 +10,18 @@
 //! Once the engine has planned a folder it says which of its messages the
 //! run will touch ([`Cache::keep_only`]): the listing is cut down to those
 //! and kept, whatever the number of folders, so that carrying out the plan
-//! of a large account does not list every folder a second time. A cut
-//! listing is partial: a key it lacks is unknown, not absent.
+//! of a large account does not list every folder a second time. Once the
+//! folder's plan is carried out, it is cut again, to the messages that
+//! move out of it or into it later in the run, so that a first sync does
+//! not keep every message it delivered. A cut listing is partial: a key
+//! it lacks is unknown, not absent.
 
 use std::collections::{HashMap, VecDeque};
 
 use ferry_maildir::{Entry, Listing};
 
-/// How many folders are remembered (each costs about 100 bytes a message).
+/// How many whole listings are remembered (each costs about 200 bytes a
+/// message).
 const SLOTS: usize = 4;
 
 /// The remembered listings, the most recently filled first.
@@ -64,6 +68,8 @@ impl Cache {
 
     /// Cuts the remembered listing of `folder` down to the keys `keep`
     /// accepts, and keeps it beyond the few whole listings.
+    /// A listing cut down to nothing stays: it learns what the store moves
+    /// into the folder later.
     pub(super) fn keep_only(&mut self, folder: &str, keep: &mut dyn FnMut(&str) -> bool) {
         if let Some(slot) = self.slots.iter_mut().find(|s| s.folder == folder) {
             slot.entries.retain(|key, _| keep(key));
@@ -94,24 +100,15 @@ impl Cache {
     }
 
     /// Records a change the store made: `key` is now `entry` (or gone).
-    /// Nothing is recorded for a folder that is not remembered, nor a new
-    /// key in a cut listing: there it stays unknown, which costs a listing
-    /// if it is looked up, where remembering every message a first sync
-    /// delivers would hold the whole account.
+    /// Nothing is recorded for a folder that is not remembered.
     pub(super) fn set(&mut self, folder: &str, key: &str, entry: Option<Entry>) {
         let Some(slot) = self.slots.iter_mut().find(|s| s.folder == folder) else {
             return;
         };
-        match (entry, slot.entries.get_mut(key)) {
-            (Some(entry), Some(known)) => *known = entry,
-            (Some(entry), None) if slot.complete => {
-                slot.entries.insert(key.to_string(), entry);
-            }
-            (Some(_), None) => {}
-            (None, _) => {
-                slot.entries.remove(key);
-            }
-        }
+        match entry {
+            Some(entry) => slot.entries.insert(key.to_string(), entry),
+            None => slot.entries.remove(key),
+        };
     }
 
     /// Forgets `folder`.
@@ -149,24 +146,27 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_listing_learns_new_keys_and_a_cut_one_does_not() {
+    fn a_cut_listing_keeps_what_it_was_told_and_follows_the_store() {
         let mut cache = Cache::default();
         cache.fill("A", &listing(&["a1", "a2"]));
-        cache.set("A", "a3", Some(entry("a3", "")));
-        assert_eq!(cache.lookup("A", "a3"), Lookup::Found(entry("a3", "")));
         assert_eq!(cache.lookup("A", "a9"), Lookup::Absent);
 
         cache.keep_only("A", &mut |key| key == "a1");
-        // A delivery into the cut listing leaves its key unknown (looked up,
-        // it is listed again), where remembering it would hold every
-        // message a first sync delivers.
-        cache.set("A", "a4", Some(entry("a4", "")));
-        assert_eq!(cache.lookup("A", "a4"), Lookup::Unknown);
+        assert_eq!(cache.lookup("A", "a1"), Lookup::Found(entry("a1", "")));
         assert_eq!(cache.lookup("A", "a2"), Lookup::Unknown);
+        assert_eq!(cache.lookup("A", "a9"), Lookup::Unknown);
+        // A message the store moved in is found without a listing.
+        cache.set("A", "a4", Some(entry("a4", "")));
+        assert_eq!(cache.lookup("A", "a4"), Lookup::Found(entry("a4", "")));
         // A kept key follows the store's changes: renamed, then removed.
         cache.set("A", "a1", Some(entry("a1", "S")));
         assert_eq!(cache.lookup("A", "a1"), Lookup::Found(entry("a1", "S")));
         cache.set("A", "a1", None);
         assert_eq!(cache.lookup("A", "a1"), Lookup::Unknown);
+
+        cache.keep_only("A", &mut |_| false);
+        cache.set("A", "a5", Some(entry("a5", "")));
+        assert_eq!(cache.lookup("A", "a5"), Lookup::Found(entry("a5", "")));
+        assert_eq!(cache.lookup("A", "a4"), Lookup::Unknown);
     }
 }

@@ -198,6 +198,7 @@ pub(crate) fn run<F: Store, N: Store>(
 ) -> Result<(), SyncError> {
     let mut finished = Vec::new();
     let folders: Vec<(&String, &FolderPlan)> = plan.folders.iter().collect();
+    let used_by_moves = keys_moves_use(&plan.moves);
     let mut announced = 0;
     for (index, &(name, folder_plan)) in folders.iter().enumerate() {
         if control.stop_requested() {
@@ -225,7 +226,7 @@ pub(crate) fn run<F: Store, N: Store>(
             control,
             report,
         )?;
-        keep_for_moves((&mut *far, &mut *near), name, &plan.moves);
+        keep_for_moves((&mut *far, &mut *near), name, &used_by_moves);
         finished.push(name);
     }
     if control.stop_requested() {
@@ -245,19 +246,34 @@ pub(crate) fn run<F: Store, N: Store>(
     Ok(())
 }
 
-/// Once folder `name` is done, the stores need remember of it only the
-/// messages that move out of it later in the run: what they learnt of the
-/// rest while carrying out its plan (every file a first sync delivered)
-/// is let go of, so a run holds that of one folder at a time.
-fn keep_for_moves<F: Store, N: Store>((far, near): (&mut F, &mut N), name: &str, moves: &[Move]) {
-    let leaving = |side: Side| -> HashSet<MessageKey> {
-        (moves.iter())
-            .filter(|m| m.side == side && m.from_folder == name)
-            .map(|m| m.key.clone())
-            .collect()
-    };
-    far.keep_only(name, &leaving(Side::Far));
-    near.keep_only(name, &leaving(Side::Near));
+/// Once folder `name` is done, the stores need to remember of it only the
+/// messages that moves later in the run take out of it, or whose flags
+/// they settle in it: what they learnt of the rest while carrying out its
+/// plan (every file a first sync delivered) is let go of, so a run holds
+/// that of one folder at a time.
+fn keep_for_moves<F: Store, N: Store>(
+    (far, near): (&mut F, &mut N),
+    name: &str,
+    later: &HashMap<&str, PerSide<HashSet<MessageKey>>>,
+) {
+    let none = PerSide::default();
+    let keep = later.get(name).unwrap_or(&none);
+    far.keep_only(name, &keep.far);
+    near.keep_only(name, &keep.near);
+}
+
+/// Per folder and side, the keys the moves use there: the message a move
+/// takes out of its folder, and in the target the message on the other
+/// side whose flags the move settles.
+fn keys_moves_use(moves: &[Move]) -> HashMap<&str, PerSide<HashSet<MessageKey>>> {
+    let mut used: HashMap<&str, PerSide<HashSet<MessageKey>>> = HashMap::new();
+    for m in moves {
+        let from = used.entry(m.from_folder.as_str()).or_default();
+        from[m.side].insert(m.key.clone());
+        let to = used.entry(m.to_folder.as_str()).or_default();
+        to[m.side.other()].insert(m.partner.clone());
+    }
+    used
 }
 
 /// Before folder `index` is worked on: hands the flag changes and
@@ -614,4 +630,48 @@ fn remove<S: Store>(
     }
     state.complete_batch(&completed)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::Uid;
+
+    fn uid(n: u32) -> MessageKey {
+        MessageKey::Uid(Uid::new(n).expect("a UID"))
+    }
+
+    fn name(n: &str) -> MessageKey {
+        MessageKey::Name(n.into())
+    }
+
+    fn a_move(side: Side, from: &str, key: MessageKey, to: &str, partner: MessageKey) -> Move {
+        Move {
+            side,
+            from_folder: from.to_string(),
+            to_folder: to.to_string(),
+            old_pair: PerSide::new(uid(1), name("old")),
+            key,
+            partner,
+            flags: Flags::new(),
+        }
+    }
+
+    /// A folder done keeps what moves later take out of it, and in the
+    /// target the partner whose flags they settle; the rest is let go of.
+    #[test]
+    fn moves_keep_their_source_and_the_partner_in_their_target() {
+        let moves = [
+            a_move(Side::Near, "INBOX", name("n1"), "Archive", uid(40)),
+            a_move(Side::Far, "Sent", uid(7), "Archive", name("n9")),
+        ];
+        let used = keys_moves_use(&moves);
+        let set = |keys: &[MessageKey]| keys.iter().cloned().collect::<HashSet<_>>();
+        assert_eq!(used["INBOX"].near, set(&[name("n1")]));
+        assert_eq!(used["INBOX"].far, set(&[]));
+        assert_eq!(used["Sent"].far, set(&[uid(7)]));
+        assert_eq!(used["Archive"].far, set(&[uid(40)]));
+        assert_eq!(used["Archive"].near, set(&[name("n9")]));
+        assert!(!used.contains_key("Drafts"));
+    }
 }
