@@ -618,8 +618,8 @@ impl Store for MaildirStore {
     }
 
     /// Cuts the remembered listing of `folder` down to the messages in
-    /// `keep` (what the plan touches, then what moves out of it later),
-    /// and keeps that for what follows.
+    /// `keep` (what the plan touches, then what moves later in the run use
+    /// in it), and keeps that for what follows.
     fn keep_only(&mut self, folder: &str, keep: &HashSet<MessageKey>) {
         let names: HashSet<&str> = (keep.iter())
             .filter_map(|key| match key {

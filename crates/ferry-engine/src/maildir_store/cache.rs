@@ -12,8 +12,9 @@
 //! and kept, whatever the number of folders, so that carrying out the plan
 //! of a large account does not list every folder a second time. Once the
 //! folder's plan is carried out, it is cut again, to the messages that
-//! move out of it or into it later in the run, so that a first sync does
-//! not keep every message it delivered. A cut listing is partial: a key
+//! moves later in the run use in it (those leaving it; in a target, the
+//! moving message and its partner), so that a first sync does not keep
+//! every message it delivered. A cut listing is partial: a key
 //! it lacks is unknown, not absent.
 
 use std::collections::{HashMap, VecDeque};

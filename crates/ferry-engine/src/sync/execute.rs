@@ -263,8 +263,9 @@ fn keep_for_moves<F: Store, N: Store>(
 }
 
 /// Per folder and side, the keys the moves use there: the message a move
-/// takes out of its folder, and in the target the message on the other
-/// side whose flags the move settles.
+/// takes out of its folder; in the target, the message on the other side
+/// whose flags the move settles, and the moving message itself (a replay
+/// finds it there, moved already).
 fn keys_moves_use(moves: &[Move]) -> HashMap<&str, PerSide<HashSet<MessageKey>>> {
     let mut used: HashMap<&str, PerSide<HashSet<MessageKey>>> = HashMap::new();
     for m in moves {
@@ -272,6 +273,7 @@ fn keys_moves_use(moves: &[Move]) -> HashMap<&str, PerSide<HashSet<MessageKey>>>
         from[m.side].insert(m.key.clone());
         let to = used.entry(m.to_folder.as_str()).or_default();
         to[m.side.other()].insert(m.partner.clone());
+        to[m.side].insert(m.key.clone());
     }
     used
 }
@@ -658,7 +660,8 @@ mod tests {
     }
 
     /// A folder done keeps what moves later take out of it, and in the
-    /// target the partner whose flags they settle; the rest is let go of.
+    /// target the partner whose flags they settle and the moving message;
+    /// the rest is let go of.
     #[test]
     fn moves_keep_their_source_and_the_partner_in_their_target() {
         let moves = [
@@ -670,8 +673,8 @@ mod tests {
         assert_eq!(used["INBOX"].near, set(&[name("n1")]));
         assert_eq!(used["INBOX"].far, set(&[]));
         assert_eq!(used["Sent"].far, set(&[uid(7)]));
-        assert_eq!(used["Archive"].far, set(&[uid(40)]));
-        assert_eq!(used["Archive"].near, set(&[name("n9")]));
+        assert_eq!(used["Archive"].far, set(&[uid(40), uid(7)]));
+        assert_eq!(used["Archive"].near, set(&[name("n9"), name("n1")]));
         assert!(!used.contains_key("Drafts"));
     }
 }
