@@ -34,5 +34,5 @@ pub mod store;
 pub use fingerprint::Fingerprint;
 pub use flags::{Flag, Flags};
 pub use ids::{InvalidId, Uid, UidValidity};
-pub use message::{MessageKey, MessageMeta, header_message_id};
+pub use message::{ContentIdentity, MessageKey, MessageMeta, header_message_id};
 pub use side::{PerSide, Side};

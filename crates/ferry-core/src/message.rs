@@ -59,12 +59,43 @@ impl MessageMeta {
     /// EMAILIDs (the server says so), else equal fingerprints, else equal
     /// Message-ID and size. Unknown is not equal.
     pub fn same_content(&self, other: &MessageMeta) -> bool {
-        if let (Some(a), Some(b)) = (&self.email_id, &other.email_id) {
+        self.identity().same_content(&other.identity())
+    }
+
+    /// What identifies its content, borrowed.
+    pub fn identity(&self) -> ContentIdentity<'_> {
+        ContentIdentity {
+            email_id: self.email_id.as_deref(),
+            fingerprint: self.fingerprint.as_deref(),
+            message_id: self.message_id.as_deref(),
+            size: self.size,
+        }
+    }
+}
+
+/// What identifies a message's content across folders, borrowed from
+/// wherever it is kept (a snapshot's metadata, a pair in the state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentIdentity<'a> {
+    /// The server's EMAILID (RFC 8474).
+    pub email_id: Option<&'a str>,
+    /// The content fingerprint.
+    pub fingerprint: Option<&'a Fingerprint>,
+    /// The Message-ID header.
+    pub message_id: Option<&'a str>,
+    /// The size with CRLF line endings.
+    pub size: Option<u64>,
+}
+
+impl ContentIdentity<'_> {
+    /// See [`MessageMeta::same_content`].
+    pub fn same_content(&self, other: &ContentIdentity<'_>) -> bool {
+        if let (Some(a), Some(b)) = (self.email_id, other.email_id) {
             return a == b;
         }
-        match (&self.fingerprint, &other.fingerprint) {
+        match (self.fingerprint, other.fingerprint) {
             (Some(a), Some(b)) => a == b,
-            _ => match (&self.message_id, &other.message_id, self.size, other.size) {
+            _ => match (self.message_id, other.message_id, self.size, other.size) {
                 (Some(a), Some(b), Some(x), Some(y)) => a == b && x == y,
                 _ => false,
             },

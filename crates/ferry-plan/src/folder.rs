@@ -89,15 +89,13 @@ impl Content {
     /// Whether `message` is provably this content (see
     /// [`MessageMeta::same_content`]).
     pub fn matches(&self, message: &MessageMeta) -> bool {
-        let known = MessageMeta {
-            key: message.key.clone(),
-            flags: Flags::new(),
+        let known = ferry_core::ContentIdentity {
+            email_id: self.email_id.as_deref(),
+            fingerprint: self.fingerprint.as_ref(),
+            message_id: self.message_id.as_deref(),
             size: self.size,
-            message_id: self.message_id.clone(),
-            fingerprint: self.fingerprint.map(Box::new),
-            email_id: self.email_id.clone(),
         };
-        known.same_content(message)
+        known.same_content(&message.identity())
     }
 }
 
