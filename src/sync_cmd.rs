@@ -464,6 +464,13 @@ fn print_summary(
             crate::plan_print::counted(report.unchanged as u64, "folder")
         )?;
     }
+    if report.one_side_unchanged > 0 {
+        writeln!(
+            out,
+            "  unchanged on one side, planned from the other's changes: {}",
+            crate::plan_print::counted(report.one_side_unchanged as u64, "folder")
+        )?;
+    }
     if report.stopped {
         writeln!(
             out,

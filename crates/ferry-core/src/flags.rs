@@ -227,6 +227,15 @@ impl Flags {
         self.system == 0 && self.keywords.0.is_none()
     }
 
+    /// The system flags alone (those a Maildir name can hold): what a
+    /// store without keywords shows of these flags.
+    pub fn without_keywords(&self) -> Flags {
+        Flags {
+            system: self.system,
+            keywords: Keywords::default(),
+        }
+    }
+
     /// The keywords (flags without a Maildir letter).
     pub fn keywords(&self) -> impl Iterator<Item = &str> {
         self.keywords.as_slice().iter().filter_map(|f| match f {

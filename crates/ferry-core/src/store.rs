@@ -290,6 +290,17 @@ pub trait Store {
         let _ = (folder, keep);
     }
 
+    /// Says that the engine built `snapshot` of `folder` from the state
+    /// instead of listing it, because the folder's markers prove it
+    /// unchanged since the last sync: it holds only the messages the run
+    /// may touch, with the flags they had then. A store remembers what a
+    /// listing would have told it, so that acting on those messages needs
+    /// no listing (IMAP: the UIDVALIDITY its changes are checked against;
+    /// Maildir: each message's file). The default does nothing.
+    fn known_unchanged(&mut self, folder: &str, snapshot: &Snapshot) {
+        let _ = (folder, snapshot);
+    }
+
     /// Lists a folder's messages once it has stopped changing, waiting
     /// for that if need be. The default is [`Store::snapshot`].
     fn settled_snapshot(&mut self, folder: &str) -> Result<Snapshot, Self::Error> {

@@ -540,6 +540,12 @@ impl Store for ImapStore {
         self.saw(folder, snapshot)
     }
 
+    /// Checks later changes in `folder` against the UIDVALIDITY the state
+    /// proved, as if the folder had been listed.
+    fn known_unchanged(&mut self, folder: &str, snapshot: &Snapshot) {
+        self.assume_validity(folder, snapshot.identity.validity.map(|v| v.get()));
+    }
+
     fn ahead_depth(&self) -> usize {
         self.ahead.as_ref().map_or(0, ahead::Ahead::depth)
     }

@@ -41,7 +41,8 @@
 //! new name exists while the old one is gone all succeed.
 //!
 //! Messages are found through the last listing of the folder, kept for a
-//! few folders; when a file is not where that listing said (a mail reader
+//! few folders, or, in a folder the engine proved unchanged, through the
+//! file names the state implies ([`Store::known_unchanged`]); when a file is not where that listing said (a mail reader
 //! renamed it to change a flag), the folder is listed again, once per
 //! batch, and the operation retried.
 
@@ -60,8 +61,8 @@ use ferry_core::store::{
 };
 use ferry_core::{Flag, MessageKey, MessageMeta};
 use ferry_maildir::{
-    DeliveryQueue, DirtyDirs, Entry, Folder, FolderName, Layout, Listing, ScanOptions, StepHook,
-    Tree, unique_key,
+    DeliveryQueue, DirtyDirs, Entry, Folder, FolderName, Layout, Listing, MaildirName, ScanOptions,
+    StepHook, Subdir, Tree, unique_key,
 };
 
 use cache::{Cache, Lookup};
@@ -82,6 +83,8 @@ pub struct MaildirStore {
     fingerprints: HashMap<MessageKey, ferry_core::Fingerprint>,
     /// Delivery workers, started with the first message stored.
     queue: Option<DeliveryQueue>,
+    /// How many folder listings were made.
+    listings: usize,
 }
 
 impl std::fmt::Debug for MaildirStore {
@@ -163,7 +166,14 @@ impl MaildirStore {
             pending: Pending::default(),
             fingerprints: HashMap::new(),
             queue: None,
+            listings: 0,
         }
+    }
+
+    /// How many times this store listed a folder (snapshots, and listing
+    /// again to find a message): what a run's cost grows with.
+    pub fn listings(&self) -> usize {
+        self.listings
     }
 
     /// The same store, calling `hook` before each step of every message
@@ -242,6 +252,7 @@ impl MaildirStore {
     /// A snapshot of `folder` listed with `options`.
     fn snapshot_with(&mut self, folder: &str, options: ScanOptions) -> Result<Snapshot, Error> {
         let at = self.at(folder)?;
+        self.listings += 1;
         let listing = at
             .dir
             .scan_with(options)
@@ -267,6 +278,7 @@ impl MaildirStore {
             max_attempts: 1,
             wait_to_settle: false,
         };
+        self.listings += 1;
         let listing = at
             .dir
             .scan_with(quick)
@@ -492,6 +504,18 @@ fn crlf_size_in_key(key: &str) -> Option<u64> {
     digits.then(|| size.parse().ok()).flatten()
 }
 
+/// The file of message `key` in `dir` with `flags`, as ferry or a mail
+/// reader names it (see [`Store::known_unchanged`]).
+fn file_of(dir: &Folder, key: &str, flags: &ferry_core::Flags) -> Entry {
+    if flags.to_maildir_info().is_empty() {
+        let delivered = Entry::new(Subdir::New, MaildirName::bare(key));
+        if std::fs::symlink_metadata(dir.entry_path(&delivered)).is_ok() {
+            return delivered;
+        }
+    }
+    Entry::new(Subdir::Cur, MaildirName::with_flags(key, flags, None))
+}
+
 /// What a snapshot says of one file.
 fn meta(entry: &Entry) -> MessageMeta {
     MessageMeta {
@@ -629,6 +653,22 @@ impl Store for MaildirStore {
             .collect();
         self.cache
             .keep_only(folder, &mut |name| names.contains(name));
+    }
+
+    /// Remembers, for each message of `snapshot`, the file the state
+    /// implies: `cur/KEY:2,FLAGS`, or for an unflagged message `new/KEY`
+    /// where that is there (as delivered), else `cur/KEY:2,` (as a mail
+    /// reader leaves it once seen). A file renamed since is found by
+    /// listing the folder when it is not there.
+    fn known_unchanged(&mut self, folder: &str, snapshot: &Snapshot) {
+        let Ok(at) = self.at(folder) else {
+            return;
+        };
+        let entries = snapshot.messages.iter().filter_map(|m| match &m.key {
+            MessageKey::Name(key) => Some(file_of(&at.dir, key, &m.flags)),
+            MessageKey::Uid(_) => None,
+        });
+        self.cache.assume(folder, entries);
     }
 
     /// Always a key: [`MaildirStore::new_key`].

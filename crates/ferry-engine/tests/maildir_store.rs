@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use ferry_core::store::Snapshot;
 use ferry_core::store::{BodyTarget, ErrorClass, FlagChange, Incoming, Store, StoreError};
-use ferry_core::{Flags, MessageKey, Uid};
+use ferry_core::{Flags, MessageKey, MessageMeta, Uid};
 use ferry_engine::maildir_store::{CHUNK, Error, MaildirStore};
 use ferry_maildir::{Fingerprinter, Layout, Step, StepHook};
 
@@ -823,4 +824,67 @@ fn a_file_that_changes_while_read_ends_the_batch() {
         .expect_err("changed");
     assert!(matches!(err, Error::Changed { announced: 4, .. }), "{err}");
     assert_eq!(err.class(), ErrorClass::Folder);
+}
+
+/// A folder the engine proved unchanged is not listed: the store acts on
+/// the files the state implies (`cur/KEY:2,FLAGS`; unflagged, `new/KEY` as
+/// delivered or `cur/KEY:2,` as a mail reader leaves it once seen), and
+/// finds one a mail reader renamed since by listing the folder then.
+#[test]
+fn a_folder_known_unchanged_is_acted_on_without_a_listing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = MaildirStore::create(dir.path(), Layout::Fs).expect("store");
+    store.create_folder("INBOX").expect("create");
+    let inbox = folder_dir(&store, "INBOX");
+    let sent: Vec<_> = [(1, ""), (2, "S"), (3, ""), (4, "")]
+        .into_iter()
+        .map(|(n, letters)| (incoming(n, b"hi\r\n", letters), b"hi\r\n".to_vec()))
+        .collect();
+    let keys = new_keys(write_all(&mut store, "INBOX", &sent));
+    // A new store: nothing listed, nothing remembered.
+    let mut store = MaildirStore::open(dir.path(), Layout::Fs).expect("store");
+    let (unread, read, renamed, seen) = (&keys[0], &keys[1], &keys[2], &keys[3]);
+    // A mail reader saw the fourth (new/ to cur/, still unread).
+    fs::rename(
+        inbox.join(format!("new/{seen}")),
+        inbox.join(format!("cur/{seen}:2,")),
+    )
+    .expect("rename");
+    // A mail reader read the third behind the state's back.
+    fs::rename(
+        inbox.join(format!("new/{renamed}")),
+        inbox.join(format!("cur/{renamed}:2,S")),
+    )
+    .expect("rename");
+    let snapshot = Snapshot {
+        identity: Default::default(),
+        markers: Default::default(),
+        messages: [(unread, ""), (read, "S"), (renamed, ""), (seen, "")]
+            .into_iter()
+            .map(|(key, letters)| MessageMeta::new(key.clone(), flags(letters)))
+            .collect(),
+        unsettled: false,
+    };
+    store.known_unchanged("INBOX", &snapshot);
+    let flag = |key: &MessageKey| FlagChange {
+        key: key.clone(),
+        add: flags("F"),
+        remove: Flags::new(),
+    };
+    let results = store
+        .set_flags("INBOX", &[flag(unread), flag(read), flag(seen)])
+        .expect("set");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(store.listings(), 0, "named from the state, not listed");
+    let results = store.set_flags("INBOX", &[flag(renamed)]).expect("set");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(store.listings(), 1, "not where the state said: listed");
+    let mut want = vec![
+        format!("cur/{unread}:2,F"),
+        format!("cur/{read}:2,FS"),
+        format!("cur/{renamed}:2,FS"),
+        format!("cur/{seen}:2,F"),
+    ];
+    want.sort();
+    assert_eq!(files(&inbox), want);
 }

@@ -73,6 +73,32 @@ impl World {
         self.sync_with(&SyncOptions::default())
     }
 
+    /// A run, with how many folder listings each store made.
+    fn sync_counting(&self) -> (SyncReport, PerSide<usize>) {
+        let mut far = MaildirStore::open(self.root("far"), Layout::Fs).expect("far");
+        let mut near = MaildirStore::open(self.root("near"), Layout::Fs).expect("near");
+        let mut state = State::open(&self.dir.path().join("state.sqlite")).expect("state");
+        let stores = Stores {
+            far: &mut far,
+            near: &mut near,
+        };
+        let report = sync(stores, &mut state, &SyncOptions::default()).expect("sync");
+        (report, PerSide::new(far.listings(), near.listings()))
+    }
+
+    /// The file names of `folder`, as `sub/name`.
+    fn names(&self, side: &str, folder: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let dir = self.root(side).join(folder).join(sub);
+            for entry in fs::read_dir(dir).expect("readdir").flatten() {
+                out.push(format!("{sub}/{}", entry.file_name().to_string_lossy()));
+            }
+        }
+        out.sort();
+        out
+    }
+
     fn sync_with(&self, options: &SyncOptions) -> SyncReport {
         let mut far = MaildirStore::open(self.root("far"), Layout::Fs).expect("far");
         let mut near = MaildirStore::open(self.root("near"), Layout::Fs).expect("near");
@@ -336,4 +362,76 @@ fn an_interrupted_copy_is_adopted_not_duplicated() {
     );
     assert_eq!(w.bodies("near", "INBOX"), vec![msg("a"), msg("b")]);
     assert_eq!(totals(&w.sync()), (0, 0, 0, 0, 0));
+}
+
+/// Longer than the margin after which a Maildir's stamps prove it
+/// unchanged (ferry_maildir's `FINE_MARGIN`).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// A folder that changed on one side only is planned from that side's
+/// changes: the side proven unchanged is not listed, and the changes reach
+/// it all the same, on the files the state names.
+#[test]
+fn a_side_proven_unchanged_is_not_listed_and_gets_the_other_sides_changes() {
+    let w = World::new();
+    for n in 0..30 {
+        w.put(
+            "far",
+            "INBOX",
+            &format!("{n}.m.far:2,"),
+            &msg(&format!("m{n}")),
+        );
+    }
+    w.put("far", "INBOX", "40.k.far:2,S", &msg("k"));
+    assert_eq!(totals(&w.sync()), (31, 0, 0, 0, 0));
+    std::thread::sleep(SETTLE);
+    // Both sides listed once more, settled: their stamps are the proof.
+    assert_eq!(totals(&w.sync()), (0, 0, 0, 0, 0));
+    std::thread::sleep(SETTLE);
+    let (quiet, listed) = w.sync_counting();
+    assert_eq!((quiet.unchanged, listed), (2, PerSide::new(0, 0)));
+
+    // The server side: a flag on an unread message and on a read one, a
+    // deletion. The local side is not listed.
+    let far_inbox = w.root("far").join("INBOX/cur");
+    rename_in(&far_inbox, "1.m.far:2,", "1.m.far:2,F");
+    rename_in(&far_inbox, "40.k.far:2,S", "40.k.far:2,FS");
+    fs::remove_file(far_inbox.join("2.m.far:2,")).expect("rm");
+    let (changes, listed) = w.sync_counting();
+    assert_eq!(totals(&changes), (0, 0, 2, 0, 1), "{changes:?}");
+    assert_eq!(changes.one_side_unchanged, 1, "{changes:?}");
+    // The server side is listed again, settled, as a message is missing.
+    assert_eq!(listed.near, 0, "the local side is not listed");
+    let near = w.names("near", "INBOX");
+    assert_eq!(near.len(), 30);
+    assert_eq!(near.iter().filter(|n| n.ends_with(":2,F")).count(), 1);
+    assert_eq!(near.iter().filter(|n| n.ends_with(":2,FS")).count(), 1);
+    assert_eq!(near.iter().filter(|n| n.starts_with("new/")).count(), 28);
+    assert_eq!(w.bodies("near", "INBOX"), w.bodies("far", "INBOX"));
+
+    // The mirror: a mail reader reads and deletes locally; the server side
+    // is not listed, and a message it gains arrives all the same.
+    std::thread::sleep(SETTLE);
+    let unread = near.iter().find(|n| n.starts_with("new/")).expect("one");
+    let near_inbox = w.root("near").join("INBOX");
+    let key = unread.trim_start_matches("new/");
+    rename_in(&near_inbox, unread, &format!("cur/{key}:2,S"));
+    let gone = near.iter().filter(|n| n.starts_with("new/")).nth(1);
+    fs::remove_file(near_inbox.join(gone.expect("another"))).expect("rm");
+    let (changes, listed) = w.sync_counting();
+    assert_eq!(totals(&changes), (0, 0, 1, 0, 1), "{changes:?}");
+    assert_eq!(changes.one_side_unchanged, 1, "{changes:?}");
+    assert_eq!(listed.far, 0, "the server side is not listed");
+    assert_eq!(w.bodies("far", "INBOX"), w.bodies("near", "INBOX"));
+    assert_eq!(w.names("far", "INBOX").len(), 29);
+
+    std::thread::sleep(SETTLE);
+    w.put("far", "INBOX", "50.n.far:2,", &msg("n"));
+    assert_eq!(totals(&w.sync()), (1, 0, 0, 0, 0));
+    let full = SyncOptions {
+        full: true,
+        ..SyncOptions::default()
+    };
+    assert_eq!(totals(&w.sync_with(&full)), (0, 0, 0, 0, 0));
+    assert_eq!(w.bodies("far", "INBOX"), w.bodies("near", "INBOX"));
 }

@@ -36,8 +36,14 @@ const MIGRATIONS: &[&str] = &[
 /// awaiting an expunge (few or none); `pairs_folder` answers the first from
 /// the index alone, this partial index the second without reading every
 /// pair row (about 4 ms of a 30 ms no-op at 20,000 messages).
+///
+/// `pairs_incomplete`: pairs that know their message on one side only
+/// (few or none), counted the same way; a folder without any can be
+/// prepared from its changes alone.
 const SPEED_INDEXES: &str = "CREATE INDEX IF NOT EXISTS pairs_awaiting_expunge \
-    ON pairs (folder) WHERE awaiting_expunge IS NOT NULL;";
+    ON pairs (folder) WHERE awaiting_expunge IS NOT NULL; \
+    CREATE INDEX IF NOT EXISTS pairs_incomplete ON pairs (folder) \
+    WHERE (far_uid IS NULL AND far_key IS NULL) OR (near_uid IS NULL AND near_key IS NULL);";
 
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

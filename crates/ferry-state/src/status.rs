@@ -49,6 +49,9 @@ pub struct FolderStatus {
     pub pairs: u64,
     /// Of those, messages removed but awaiting expunge on one side.
     pub awaiting_expunge: u64,
+    /// Of those, pairs that know their message on one side only (stored
+    /// where the new key was not reported).
+    pub incomplete: u64,
     /// Pending intents in it.
     pub pending_intents: u64,
 }
@@ -80,8 +83,9 @@ fn read(conn: &Connection, path: &Path) -> Result<Status> {
 
 fn count(conn: &Connection, path: &Path) -> Result<Status> {
     let what = "count pairs and intents";
-    // Two queries, each answered from an index (`pairs_folder`, and the
-    // partial `pairs_awaiting_expunge`), not from the pair rows.
+    // Three queries, each answered from an index (`pairs_folder`, and the
+    // partial `pairs_awaiting_expunge` and `pairs_incomplete`), not from
+    // the pair rows.
     let per_folder = |sql: &str| -> rusqlite::Result<HashMap<i64, u64>> {
         let mut stmt = conn.prepare_cached(sql)?;
         let counts = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -90,6 +94,11 @@ fn count(conn: &Connection, path: &Path) -> Result<Status> {
     let pairs = per_folder("SELECT folder, count(*) FROM pairs GROUP BY folder").ctx(path, what)?;
     let awaiting = per_folder(
         "SELECT folder, count(*) FROM pairs WHERE awaiting_expunge IS NOT NULL GROUP BY folder",
+    )
+    .ctx(path, what)?;
+    let incomplete = per_folder(
+        "SELECT folder, count(*) FROM pairs WHERE (far_uid IS NULL AND far_key IS NULL) \
+         OR (near_uid IS NULL AND near_key IS NULL) GROUP BY folder",
     )
     .ctx(path, what)?;
     let pending: HashMap<i64, u64> = conn
@@ -111,6 +120,7 @@ fn count(conn: &Connection, path: &Path) -> Result<Status> {
                 folder,
                 pairs,
                 awaiting_expunge,
+                incomplete: incomplete.get(&id).copied().unwrap_or_default(),
                 pending_intents: pending.get(&id).copied().unwrap_or_default(),
             }
         })

@@ -79,6 +79,24 @@ impl Cache {
         }
     }
 
+    /// Remembers `entries` as part of what `folder` holds, where no listing
+    /// of it is remembered: files named from the state, not seen. A wrong
+    /// one is met as "not found", which lists the folder (see
+    /// `MaildirStore::with_entry`).
+    pub(super) fn assume(&mut self, folder: &str, entries: impl IntoIterator<Item = Entry>) {
+        if self.slot(folder).is_some() {
+            return;
+        }
+        self.slots.push_front(Slot {
+            folder: folder.to_string(),
+            entries: entries
+                .into_iter()
+                .map(|e| (e.key().to_string(), e))
+                .collect(),
+            complete: false,
+        });
+    }
+
     /// What the cache knows of `key` in `folder`.
     pub(super) fn lookup(&self, folder: &str, key: &str) -> Lookup {
         let Some(slot) = self.slot(folder) else {

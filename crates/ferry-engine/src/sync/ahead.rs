@@ -6,7 +6,8 @@
 //! Only a few folders ahead are asked for, so a run still holds the
 //! listings and pairs of a handful of folders at a time.
 
-use super::{SyncOptions, since};
+use super::partial::{self, Eligible};
+use super::{SyncOptions, keys_and_flags, since};
 use ferry_core::store::{Since, Store};
 use ferry_core::{PerSide, Side};
 use ferry_state::{State, StoredPair};
@@ -16,21 +17,42 @@ use std::collections::HashMap;
 pub(super) struct Known {
     /// The folder's record, `None` for a folder the state does not know.
     pub folder: Option<ferry_state::Folder>,
-    /// Its pairs.
+    /// Its pairs; none for a folder prepared from its changes.
     pub pairs: Vec<StoredPair>,
+    /// For a folder prepared from its changes, what was read instead.
+    pub partial: Option<partial::Known>,
 }
 
 impl Known {
-    /// Reads what the state knows of folder `name`.
-    pub(super) fn load(state: &State, name: &str) -> Result<Known, String> {
+    /// Reads what the state knows of folder `name`: its pairs, or, for a
+    /// folder `eligible` to be prepared from its changes, the keys and
+    /// flags of the sides to list.
+    pub(super) fn load(
+        state: &State,
+        name: &str,
+        eligible: Option<&Eligible>,
+    ) -> Result<Known, String> {
         let folder = state
             .find_folder(Side::Near, name)
             .map_err(|e| e.to_string())?;
-        let pairs = match &folder {
-            Some(folder) => state.load_pairs(folder.id).map_err(|e| e.to_string())?,
-            None => Vec::new(),
+        let partial = match (&folder, eligible) {
+            (Some(folder), Some(eligible)) => partial::Known::load(state, folder, eligible)?,
+            _ => None,
         };
-        Ok(Known { folder, pairs })
+        let pairs = match (&folder, &partial) {
+            (Some(folder), None) => state.load_pairs(folder.id).map_err(|e| e.to_string())?,
+            _ => Vec::new(),
+        };
+        Ok(Known {
+            folder,
+            pairs,
+            partial,
+        })
+    }
+
+    /// Whether `side` is listed (not proven unchanged and left unlisted).
+    pub(super) fn lists(&self, side: Side) -> bool {
+        self.partial.as_ref().is_none_or(|p| p.lists(side))
     }
 
     /// What to list the changes since, per side: `None` for a full listing
@@ -40,11 +62,14 @@ impl Known {
         lists_changes: PerSide<bool>,
         options: &SyncOptions,
     ) -> PerSide<Option<Since>> {
+        if let (Some(partial), Some(folder)) = (&self.partial, &self.folder) {
+            return partial.since(folder, lists_changes);
+        }
         PerSide::from_fn(|side| {
             self.folder
                 .as_ref()
                 .filter(|_| !options.full && lists_changes[side])
-                .and_then(|folder| since(folder, side, &self.pairs))
+                .and_then(|folder| since(folder, side, keys_and_flags(&self.pairs, side)))
         })
     }
 }
@@ -52,13 +77,19 @@ impl Known {
 /// The folders of a run in order, and what was read for those asked ahead.
 pub(super) struct Lookahead<'a> {
     names: &'a [&'a String],
+    /// The folders to prepare from their changes.
+    eligible: &'a HashMap<String, Eligible>,
     known: HashMap<&'a str, Known>,
 }
 
 impl<'a> Lookahead<'a> {
-    pub(super) fn new(names: &'a [&'a String]) -> Lookahead<'a> {
+    pub(super) fn new(
+        names: &'a [&'a String],
+        eligible: &'a HashMap<String, Eligible>,
+    ) -> Lookahead<'a> {
         Lookahead {
             names,
+            eligible,
             known: HashMap::new(),
         }
     }
@@ -94,12 +125,16 @@ impl<'a> Lookahead<'a> {
             }
             // A folder whose state cannot be read is not asked for; its
             // `prepare` meets and reports the problem.
-            let Ok(known) = Known::load(state, name) else {
+            let Ok(known) = Known::load(state, name, self.eligible.get(name.as_str())) else {
                 continue;
             };
             let since = known.since(lists_changes, options);
-            far.list_ahead(name, since.far.as_ref());
-            near.list_ahead(name, since.near.as_ref());
+            if known.lists(Side::Far) {
+                far.list_ahead(name, since.far.as_ref());
+            }
+            if known.lists(Side::Near) {
+                near.list_ahead(name, since.near.as_ref());
+            }
             self.known.insert(name.as_str(), known);
         }
     }

@@ -10,6 +10,7 @@
 
 mod ahead;
 mod execute;
+mod partial;
 mod progress;
 mod recover;
 mod renames;
@@ -88,6 +89,9 @@ struct Prepared {
     snapshots: PerSide<Snapshot>,
     stored: Vec<StoredPair>,
     pairs: Vec<Pair>,
+    /// How many messages each side holds, where the snapshots hold only
+    /// what changed (see [`partial`]); `None`: as many as they hold.
+    listed: Option<PerSide<usize>>,
 }
 
 /// Runs one sync of every folder the policy selects.
@@ -168,7 +172,12 @@ pub fn sync<F: Store, N: Store>(
     let planned_new = |name: &str| {
         PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name))
     };
-    let mut lookahead = ahead::Lookahead::new(&names);
+    let tracking = PerSide::new(
+        far.capabilities().change_tracking,
+        near.capabilities().change_tracking,
+    );
+    let eligible = partial::eligible_folders(&status, &lists, tracking, &names, options);
+    let mut lookahead = ahead::Lookahead::new(&names, &eligible);
     lookahead.expect((&mut *far, &mut *near));
     for (index, name) in names.iter().enumerate() {
         lookahead.ask(index, (&mut *far, &mut *near), state, options, |n| {
@@ -176,8 +185,12 @@ pub fn sync<F: Store, N: Store>(
             new.far || new.near
         });
         let known = lookahead.take(name);
-        match prepare(far, near, state, name, options, planned_new(name), known) {
+        let eligible = eligible.get(name.as_str());
+        let new = planned_new(name);
+        match prepare(far, near, state, name, options, new, known, eligible) {
             Ok(mut folder) => {
+                let quiet = eligible.is_some_and(|e| e.quiet_sides() > 0);
+                report.one_side_unchanged += usize::from(folder.listed.is_some() && quiet);
                 let (diff, kept) = folder.diff_and_prune(&policy);
                 far.keep_only(name, &kept.far);
                 near.keep_only(name, &kept.near);
@@ -227,7 +240,10 @@ impl Prepared {
             now: self.snapshots.as_ref().map(|_, s| s.messages.as_slice()),
             pairs: &self.pairs,
         };
-        let diff = FolderDiff::new(&folder, policy);
+        let mut diff = FolderDiff::new(&folder, policy);
+        if let Some(listed) = self.listed {
+            diff.listed = listed;
+        }
         let keys = diff.referenced(&self.pairs);
         for side in Side::BOTH {
             let messages = &mut self.snapshots[side].messages;
@@ -298,8 +314,13 @@ fn known_folders(status: &ferry_state::Status) -> Vec<KnownFolder> {
         .collect()
 }
 
-/// Snapshots a folder on both sides and loads its pairs; a problem limited
-/// to this folder is returned as text for the report.
+/// Snapshots a folder on both sides and loads its pairs, or, for one
+/// `eligible` to it, what changed in it (see [`partial`]); a problem
+/// limited to this folder is returned as text for the report.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run's parts for one folder; grouping them would only rename them"
+)]
 fn prepare<F: Store, N: Store>(
     far: &mut F,
     near: &mut N,
@@ -308,12 +329,19 @@ fn prepare<F: Store, N: Store>(
     options: &SyncOptions,
     planned_new: PerSide<bool>,
     known: Option<ahead::Known>,
+    eligible: Option<&partial::Eligible>,
 ) -> Result<Prepared, String> {
     let dry_run = options.dry_run;
-    let known = match known {
+    let mut known = match known {
         Some(known) => known,
-        None => ahead::Known::load(state, name)?,
+        None => ahead::Known::load(state, name, eligible)?,
     };
+    if let (Some(changes), Some(folder)) = (known.partial.take(), &known.folder) {
+        if let Some(prepared) = partial::prepare(far, near, state, name, folder, changes)? {
+            return Ok(prepared);
+        }
+        known = ahead::Known::load(state, name, None)?;
+    }
     let lists_changes = PerSide::new(
         far.capabilities().lists_changes,
         near.capabilities().lists_changes,
@@ -322,6 +350,7 @@ fn prepare<F: Store, N: Store>(
     let ahead::Known {
         folder: known,
         pairs: mut loaded,
+        ..
     } = known;
     // A folder a dry run would create does not exist yet: it is empty.
     let mut snapshots = PerSide::new(
@@ -357,6 +386,7 @@ fn prepare<F: Store, N: Store>(
         snapshots,
         stored,
         pairs,
+        listed: None,
     })
 }
 
@@ -375,13 +405,10 @@ fn take_snapshot<S: Store>(
     }
 }
 
-/// What the last completed sync of `folder` knew of `side`, for a snapshot
-/// of the changes since; `None` (a full listing) before the first. A
+/// The key on `side` and flags of each of `pairs` that has one there. A
 /// message removed but awaiting expunge was last seen marked deleted.
-fn since(folder: &ferry_state::Folder, side: Side, pairs: &[StoredPair]) -> Option<Since> {
-    folder.last_sync_ms?;
-    let markers = &folder.markers[side];
-    let known = pairs
+fn keys_and_flags(pairs: &[StoredPair], side: Side) -> Vec<(MessageKey, ferry_core::Flags)> {
+    pairs
         .iter()
         .filter_map(|p| {
             let key = p.pair.keys[side].clone()?;
@@ -391,7 +418,19 @@ fn since(folder: &ferry_state::Folder, side: Side, pairs: &[StoredPair]) -> Opti
             }
             Some((key, flags))
         })
-        .collect();
+        .collect()
+}
+
+/// What the last completed sync of `folder` knew of `side` (`known`: the
+/// keys and flags of its pairs there), for a snapshot of the changes
+/// since; `None` (a full listing) before the first.
+fn since(
+    folder: &ferry_state::Folder,
+    side: Side,
+    known: Vec<(MessageKey, ferry_core::Flags)>,
+) -> Option<Since> {
+    folder.last_sync_ms?;
+    let markers = &folder.markers[side];
     Some(Since {
         identity: FolderIdentity {
             validity: folder.validity[side],

@@ -50,6 +50,9 @@ pub struct SyncReport {
     pub plan: Option<AccountPlan>,
     /// Folders skipped because both sides proved them unchanged.
     pub unchanged: usize,
+    /// Folders one side of which proved unchanged and was not listed: they
+    /// were planned from the other side's changes.
+    pub one_side_unchanged: usize,
 }
 
 impl SyncReport {

@@ -59,7 +59,11 @@ pub(crate) fn unchanged_folders(
 
 /// Whether one side of a folder proves nothing changed since the markers
 /// the state saved.
-fn side_unchanged(saved: &ferry_state::FolderStatus, side: Side, now: &FolderStatus) -> bool {
+pub(super) fn side_unchanged(
+    saved: &ferry_state::FolderStatus,
+    side: Side,
+    now: &FolderStatus,
+) -> bool {
     let folder = &saved.folder;
     let markers: &SideMarkers = &folder.markers[side];
     if let Some((new_ns, cur_ns)) = now.markers.stamps {
