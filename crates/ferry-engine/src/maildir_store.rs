@@ -85,6 +85,10 @@ pub struct MaildirStore {
     queue: Option<DeliveryQueue>,
     /// How many folder listings were made.
     listings: usize,
+    /// Keys [`Store::fresh_key`] made that no delivery has used yet: no
+    /// file can have one, so a delivery planned with one is not looked for
+    /// first (which would list a folder the engine did not list).
+    unused_keys: HashSet<Box<str>>,
 }
 
 impl std::fmt::Debug for MaildirStore {
@@ -167,6 +171,7 @@ impl MaildirStore {
             fingerprints: HashMap::new(),
             queue: None,
             listings: 0,
+            unused_keys: HashSet::new(),
         }
     }
 
@@ -671,9 +676,13 @@ impl Store for MaildirStore {
         self.cache.assume(folder, entries);
     }
 
-    /// Always a key: [`MaildirStore::new_key`].
+    /// Always a key, as [`MaildirStore::new_key`] makes; the store
+    /// remembers it until the end of the batch, so that delivering the
+    /// first message planned with it needs no lookup.
     fn fresh_key(&mut self) -> Option<MessageKey> {
-        Some(Self::new_key())
+        let key = unique_key().into_boxed_str();
+        self.unused_keys.insert(key.clone());
+        Some(MessageKey::Name(key))
     }
 
     fn read_bodies(
@@ -708,6 +717,8 @@ impl Store for MaildirStore {
 
     fn finish_writes(&mut self) -> Batch<Keyed<Option<MessageKey>, Error>, Error> {
         let pending = std::mem::take(&mut self.pending);
+        // A key made for this batch and not used is not used later.
+        self.unused_keys.clear();
         let folders: Vec<String> = pending.folders.into_iter().collect();
         self.sync(&folders.join(", "), pending.dirty)?;
         self.fingerprints = pending.fingerprints;

@@ -86,7 +86,14 @@ impl<'a> Writer<'a> {
         let key = match &message.planned_key {
             Some(planned) => {
                 let key = self.at.name_of(planned)?;
-                if let Some(entry) = self.store.find_cached(&mut self.at, key)? {
+                // A key this store made and no delivery used is in no
+                // file; any other may be a replay's, delivered already.
+                let unused = self.store.unused_keys.remove(key);
+                let found = match unused {
+                    true => None,
+                    false => self.store.find_cached(&mut self.at, key)?,
+                };
+                if let Some(entry) = found {
                     let dirty = &mut self.store.pending.dirty;
                     self.at.dir.adopt(&entry).defer(dirty);
                     let key = key.to_string();

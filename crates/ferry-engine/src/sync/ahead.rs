@@ -6,7 +6,7 @@
 //! Only a few folders ahead are asked for, so a run still holds the
 //! listings and pairs of a handful of folders at a time.
 
-use super::partial::{self, Eligible};
+use super::delta::{self, Eligible};
 use super::{SyncOptions, keys_and_flags, since};
 use ferry_core::store::{Since, Store};
 use ferry_core::{PerSide, Side};
@@ -20,7 +20,7 @@ pub(super) struct Known {
     /// Its pairs; none for a folder prepared from its changes.
     pub pairs: Vec<StoredPair>,
     /// For a folder prepared from its changes, what was read instead.
-    pub partial: Option<partial::Known>,
+    pub delta: Option<delta::Known>,
 }
 
 impl Known {
@@ -35,24 +35,24 @@ impl Known {
         let folder = state
             .find_folder(Side::Near, name)
             .map_err(|e| e.to_string())?;
-        let partial = match (&folder, eligible) {
-            (Some(folder), Some(eligible)) => partial::Known::load(state, folder, eligible)?,
+        let delta = match (&folder, eligible) {
+            (Some(folder), Some(eligible)) => delta::Known::load(state, folder, eligible)?,
             _ => None,
         };
-        let pairs = match (&folder, &partial) {
+        let pairs = match (&folder, &delta) {
             (Some(folder), None) => state.load_pairs(folder.id).map_err(|e| e.to_string())?,
             _ => Vec::new(),
         };
         Ok(Known {
             folder,
             pairs,
-            partial,
+            delta,
         })
     }
 
     /// Whether `side` is listed (not proven unchanged and left unlisted).
     pub(super) fn lists(&self, side: Side) -> bool {
-        self.partial.as_ref().is_none_or(|p| p.lists(side))
+        self.delta.as_ref().is_none_or(|p| p.lists(side))
     }
 
     /// What to list the changes since, per side: `None` for a full listing
@@ -62,8 +62,8 @@ impl Known {
         lists_changes: PerSide<bool>,
         options: &SyncOptions,
     ) -> PerSide<Option<Since>> {
-        if let (Some(partial), Some(folder)) = (&self.partial, &self.folder) {
-            return partial.since(folder, lists_changes);
+        if let (Some(delta), Some(folder)) = (&self.delta, &self.folder) {
+            return delta.since(folder, lists_changes);
         }
         PerSide::from_fn(|side| {
             self.folder
@@ -96,7 +96,8 @@ impl<'a> Lookahead<'a> {
 
     /// Before the first folder is prepared: tells the stores how many
     /// folders will be asked for ahead, so that they get ready while the
-    /// state is read.
+    /// state is read. Folders whose side is left unlisted count too: the
+    /// helpers also make the changes planned for the next folders.
     pub(super) fn expect<F: Store, N: Store>(&self, (far, near): (&mut F, &mut N)) {
         let ahead = self.names.len().saturating_sub(1);
         far.expect_ahead(ahead.min(far.ahead_depth()));

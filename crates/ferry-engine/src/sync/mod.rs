@@ -9,8 +9,8 @@
 //! pair afterwards.
 
 mod ahead;
+mod delta;
 mod execute;
-mod partial;
 mod progress;
 mod recover;
 mod renames;
@@ -89,9 +89,13 @@ struct Prepared {
     snapshots: PerSide<Snapshot>,
     stored: Vec<StoredPair>,
     pairs: Vec<Pair>,
-    /// How many messages each side holds, where the snapshots hold only
-    /// what changed (see [`partial`]); `None`: as many as they hold.
+    /// How many messages each side holds (the mass-delete guard's
+    /// measure) where the snapshots hold only what changed (see
+    /// [`delta`]): the listing's count, or the state's pairs on a side
+    /// left unlisted; `None`: as many as the snapshots hold.
     listed: Option<PerSide<usize>>,
+    /// Whether one side was proven unchanged and not listed.
+    side_unlisted: bool,
 }
 
 /// Runs one sync of every folder the policy selects.
@@ -176,7 +180,7 @@ pub fn sync<F: Store, N: Store>(
         far.capabilities().change_tracking,
         near.capabilities().change_tracking,
     );
-    let eligible = partial::eligible_folders(&status, &lists, tracking, &names, options);
+    let eligible = delta::eligible_folders(&status, &lists, tracking, &names, options);
     let mut lookahead = ahead::Lookahead::new(&names, &eligible);
     lookahead.expect((&mut *far, &mut *near));
     for (index, name) in names.iter().enumerate() {
@@ -189,8 +193,7 @@ pub fn sync<F: Store, N: Store>(
         let new = planned_new(name);
         match prepare(far, near, state, name, options, new, known, eligible) {
             Ok(mut folder) => {
-                let quiet = eligible.is_some_and(|e| e.quiet_sides() > 0);
-                report.one_side_unchanged += usize::from(folder.listed.is_some() && quiet);
+                report.one_side_unchanged += usize::from(folder.side_unlisted);
                 let (diff, kept) = folder.diff_and_prune(&policy);
                 far.keep_only(name, &kept.far);
                 near.keep_only(name, &kept.near);
@@ -315,7 +318,7 @@ fn known_folders(status: &ferry_state::Status) -> Vec<KnownFolder> {
 }
 
 /// Snapshots a folder on both sides and loads its pairs, or, for one
-/// `eligible` to it, what changed in it (see [`partial`]); a problem
+/// `eligible` to it, what changed in it (see [`delta`]); a problem
 /// limited to this folder is returned as text for the report.
 #[expect(
     clippy::too_many_arguments,
@@ -329,15 +332,15 @@ fn prepare<F: Store, N: Store>(
     options: &SyncOptions,
     planned_new: PerSide<bool>,
     known: Option<ahead::Known>,
-    eligible: Option<&partial::Eligible>,
+    eligible: Option<&delta::Eligible>,
 ) -> Result<Prepared, String> {
     let dry_run = options.dry_run;
     let mut known = match known {
         Some(known) => known,
         None => ahead::Known::load(state, name, eligible)?,
     };
-    if let (Some(changes), Some(folder)) = (known.partial.take(), &known.folder) {
-        if let Some(prepared) = partial::prepare(far, near, state, name, folder, changes)? {
+    if let (Some(changes), Some(folder)) = (known.delta.take(), &known.folder) {
+        if let Some(prepared) = delta::prepare(far, near, state, name, folder, changes)? {
             return Ok(prepared);
         }
         known = ahead::Known::load(state, name, None)?;
@@ -387,6 +390,7 @@ fn prepare<F: Store, N: Store>(
         stored,
         pairs,
         listed: None,
+        side_unlisted: false,
     })
 }
 

@@ -3,13 +3,22 @@
 //!
 //! A folder that changed on one side only is the common case of a run
 //! after the first: a few flags set on the server, a few messages read
-//! locally. Its side proven unchanged (the proof [`super::skip`] uses for
-//! whole folders) is not listed: it is what the state says. The side that
-//! changed is listed as usual and compared with the keys and flags the
-//! state has for it, which are read without the rest of each pair. Only
+//! locally. Every folder synced before is compared with the keys and
+//! flags the state has for it, read without the rest of each pair; only
 //! the pairs of the messages that differ are loaded, and only those, with
-//! the new messages, are planned: a pair not among them is unchanged on
-//! both sides, which is what the whole diff would have found.
+//! the messages the state does not have, are planned.
+//!
+//! A side proven unchanged (the proof [`super::skip`] uses for whole
+//! folders) is not even listed: it is what the state says. That holds only
+//! where the state mirrors the side exactly, so a side is left unlisted
+//! only under the default policy (messages, deletions and expunges flow
+//! both ways, no size limit): elsewhere a pair can outlive its message (a
+//! local deletion under `sync = "pull"`) and a message can stay unpaired
+//! (too large). An unpaired message can still sit on a Maildir side (one
+//! already marked deleted is not copied), which a new message on the other
+//! side could match by content: when the listed side has a message the
+//! state does not know, a Maildir side is listed too. An IMAP side's proof
+//! counts its messages, so none sits there unpaired.
 //!
 //! A folder is prepared this way only when nothing in the state needs the
 //! whole folder: it was synced before, no intent is pending, no pair awaits
@@ -68,6 +77,12 @@ pub(super) fn eligible_folders(
     if options.full || options.dry_run {
         return HashMap::new();
     }
+    let policy = &options.policy;
+    let mirrored = policy.flow_into.far
+        && policy.flow_into.near
+        && policy.expunge.far
+        && policy.expunge.near
+        && policy.max_size.is_none();
     let listed = lists.as_ref().map(|_, list| {
         list.iter()
             .map(|f| (f.name.as_str(), f))
@@ -90,8 +105,14 @@ pub(super) fn eligible_folders(
         }
         let quiet = PerSide::from_fn(|side| {
             let now = listed[side].get(name.as_str())?;
-            (tracking[side] && skip::side_unchanged(saved, side, now))
-                .then(|| (now.identity.clone(), now.markers.clone()))
+            let proven = mirrored && tracking[side] && skip::side_unchanged(saved, side, now);
+            proven.then(|| {
+                let mut identity = now.identity.clone();
+                // LIST-STATUS does not say MAILBOXID: keep the one saved.
+                identity.mailbox_id = (identity.mailbox_id.take())
+                    .or_else(|| saved.folder.markers[side].mailbox_id.clone());
+                (identity, now.markers.clone())
+            })
         });
         let eligible = Eligible {
             id: saved.folder.id,
@@ -103,17 +124,32 @@ pub(super) fn eligible_folders(
     out
 }
 
-impl Eligible {
-    /// How many sides are proven unchanged (not listed).
-    pub(super) fn quiet_sides(&self) -> usize {
-        Side::BOTH
-            .iter()
-            .filter(|s| self.quiet[**s].is_some())
-            .count()
-    }
-}
+impl Eligible {}
 
 impl Known {
+    /// Lists `side` after all: reads the keys and flags the state has there.
+    fn list_too(
+        &mut self,
+        state: &State,
+        folder: ferry_state::FolderId,
+        side: Side,
+    ) -> Result<(), String> {
+        self.keys[side] = state
+            .load_keys_and_flags(folder, side)
+            .map_err(|e| e.to_string())?;
+        self.eligible.quiet[side] = None;
+        Ok(())
+    }
+
+    /// Whether a side left unlisted may hold a message the state does not
+    /// pair: a Maildir side (its proof does not count messages).
+    fn may_hide_unpaired(&self, side: Side) -> bool {
+        let pairs = u32::try_from(self.eligible.pairs).ok();
+        self.eligible.quiet[side]
+            .as_ref()
+            .is_some_and(|(_, markers)| markers.messages.is_none() || markers.messages != pairs)
+    }
+
     /// Reads the keys and flags of the sides to list; `None` when the
     /// folder is no longer the one the proof was made against.
     pub(super) fn load(
@@ -165,6 +201,43 @@ struct Listed {
     total: usize,
     /// Keys the state has whose message is gone or has other flags.
     changed: Vec<MessageKey>,
+    /// How many listed messages the state does not have.
+    unknown: usize,
+}
+
+/// Lists the sides `known` lists that are not listed yet, and compares
+/// them with the state; false when a UIDVALIDITY changed (the whole folder
+/// is paired again).
+fn list_sides<F: Store, N: Store>(
+    far: &mut F,
+    near: &mut N,
+    name: &str,
+    folder: &ferry_state::Folder,
+    known: &Known,
+    listed: &mut PerSide<Option<Listed>>,
+) -> Result<bool, String> {
+    let keeps_keywords = PerSide::new(far.capabilities().keywords, near.capabilities().keywords);
+    let lists_changes = PerSide::new(
+        far.capabilities().lists_changes,
+        near.capabilities().lists_changes,
+    );
+    let since = known.since(folder, lists_changes);
+    for side in Side::BOTH.into_iter().filter(|s| known.lists(*s)) {
+        if listed[side].is_some() {
+            continue;
+        }
+        let snapshot = match side {
+            Side::Far => list(far, name, since.far.as_ref(), &known.keys.far)
+                .map_err(|e| format!("far: {e}"))?,
+            Side::Near => list(near, name, since.near.as_ref(), &known.keys.near)
+                .map_err(|e| format!("near: {e}"))?,
+        };
+        if snapshot.identity.validity != folder.validity[side] {
+            return Ok(false);
+        }
+        listed[side] = Some(compare(snapshot, &known.keys[side], keeps_keywords[side]));
+    }
+    Ok(true)
 }
 
 /// Prepares folder `name` from its changes; `Ok(None)` when it has to be
@@ -175,27 +248,28 @@ pub(super) fn prepare<F: Store, N: Store>(
     state: &mut State,
     name: &str,
     folder: &ferry_state::Folder,
-    known: Known,
+    mut known: Known,
 ) -> Result<Option<Prepared>, String> {
     let keeps_keywords = PerSide::new(far.capabilities().keywords, near.capabilities().keywords);
-    let lists_changes = PerSide::new(
-        far.capabilities().lists_changes,
-        near.capabilities().lists_changes,
-    );
-    let since = known.since(folder, lists_changes);
     let mut listed: PerSide<Option<Listed>> = PerSide::default();
-    for side in Side::BOTH.into_iter().filter(|s| known.lists(*s)) {
-        let snapshot = match side {
-            Side::Far => list(far, name, since.far.as_ref(), &known.keys.far)
-                .map_err(|e| format!("far: {e}"))?,
-            Side::Near => list(near, name, since.near.as_ref(), &known.keys.near)
-                .map_err(|e| format!("near: {e}"))?,
-        };
-        if snapshot.identity.validity != folder.validity[side] {
-            // Another UIDVALIDITY: the whole folder is paired again.
+    if !list_sides(far, near, name, folder, &known, &mut listed)? {
+        return Ok(None);
+    }
+    // A message the state does not know on a listed side could match one
+    // a Maildir side left unlisted holds unpaired: that side is listed too.
+    let unknown = Side::BOTH
+        .iter()
+        .any(|s| listed[*s].as_ref().is_some_and(|l| l.unknown > 0));
+    let hiding: Vec<Side> = (Side::BOTH.into_iter())
+        .filter(|s| known.may_hide_unpaired(*s))
+        .collect();
+    if unknown && !hiding.is_empty() {
+        for side in hiding {
+            known.list_too(state, folder.id, side)?;
+        }
+        if !list_sides(far, near, name, folder, &known, &mut listed)? {
             return Ok(None);
         }
-        listed[side] = Some(compare(snapshot, &known.keys[side], keeps_keywords[side]));
     }
     let changed: usize = Side::BOTH
         .iter()
@@ -229,6 +303,7 @@ pub(super) fn prepare<F: Store, N: Store>(
         stored,
         pairs,
         listed: Some(totals),
+        side_unlisted: !known.lists(Side::Far) || !known.lists(Side::Near),
     }))
 }
 
@@ -272,8 +347,14 @@ fn compare(snapshot: Snapshot, keys: &[(MessageKey, Flags)], keeps_keywords: boo
         .filter(|(key, then)| now.get(key).is_none_or(|now| differs(then, now)))
         .map(|(key, _)| key.clone())
         .collect();
+    let paired = keys.len()
+        - keys
+            .iter()
+            .filter(|(key, _)| !now.contains_key(key))
+            .count();
     Listed {
         total: snapshot.messages.len(),
+        unknown: snapshot.messages.len().saturating_sub(paired),
         snapshot,
         changed,
     }
