@@ -161,7 +161,15 @@ fn sync_account(
         refusals.record();
     }
     let report = report?;
-    if settings_changed && !dry_run && report.exit_status() == ExitStatus::Done && !report.stopped {
+    // Only a run over every folder has looked into each under the new
+    // settings: after `--folder`, the next full run still looks at all.
+    let whole = args.folder.is_empty();
+    if settings_changed
+        && whole
+        && !dry_run
+        && report.exit_status() == ExitStatus::Done
+        && !report.stopped
+    {
         settings.save();
     }
     Ok(report)

@@ -1357,6 +1357,9 @@ fn changed_settings_make_every_folder_looked_into_again() {
     let dovecot = ferry_testkit::Dovecot::start(DovecotOptions::default()).expect("dovecot");
     let setup = Setup::with_extra(dovecot, "sync = \"pull\"\n");
     setup.append_messages("INBOX", 1..=1, &[]);
+    let mut client = setup.dovecot.client().expect("client");
+    client.create("Other").expect("create");
+    drop(client);
     setup.sync();
     std::fs::write(
         setup.maildir().join("INBOX/cur/1700000300.M7P7.laptop:2,S"),
@@ -1367,13 +1370,16 @@ fn changed_settings_make_every_folder_looked_into_again() {
     setup.sync();
     let quiet = setup.sync();
     assert!(
-        quiet.stdout.contains("not looked into: 1 folder"),
+        quiet.stdout.contains("not looked into: 2 folders"),
         "{quiet:?}"
     );
     assert_eq!(setup.server_count("INBOX"), 1, "pull mode pushes nothing");
     let config = setup.home.path().join("config.toml");
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, text.replace("sync = \"pull\"\n", "")).expect("config");
+    // A run over another folder only does not count as looking into all.
+    let other = setup.ferry(&["sync", "--folder", "Other"]);
+    assert_eq!(other.code, 0, "{other:?}");
     let run = setup.sync();
     assert!(run.stdout.contains("pushed 1"), "{run:?}");
     assert_eq!(setup.server_count("INBOX"), 2);

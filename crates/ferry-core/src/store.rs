@@ -321,8 +321,10 @@ pub trait Store {
 
     /// A fresh key for a message about to be stored, when the store lets
     /// the caller choose (a Maildir unique name): the engine journals it
-    /// before writing, so recovery finds the message by that key. `None`
-    /// (the default) when the store assigns keys itself (IMAP UIDs).
+    /// before writing, so recovery finds the message by that key. Each key
+    /// is planned for one message of one batch (a store may trust that no
+    /// file has it before its first delivery). `None` (the default) when
+    /// the store assigns keys itself (IMAP UIDs).
     fn fresh_key(&mut self) -> Option<MessageKey> {
         None
     }

@@ -28,6 +28,9 @@
 //!   planned one when given (journaled before the delivery), else a fresh
 //!   one ([`Store::fresh_key`] gives one to plan with). Directory
 //!   fsyncs wait for [`Store::finish_writes`]: one per directory a batch.
+//!   A planned key is first looked for in the folder (a replay finds its
+//!   message there), unless this store made it for the batch and no
+//!   delivery used it yet: no file can have it then.
 //! - **Changes** (flags, removal, moves) are renames and unlinks; their
 //!   directories are fsynced once per batch before the call returns.
 //!
@@ -42,9 +45,10 @@
 //!
 //! Messages are found through the last listing of the folder, kept for a
 //! few folders, or, in a folder the engine proved unchanged, through the
-//! file names the state implies ([`Store::known_unchanged`]); when a file is not where that listing said (a mail reader
-//! renamed it to change a flag), the folder is listed again, once per
-//! batch, and the operation retried.
+//! file names the state implies ([`Store::known_unchanged`]); when a file
+//! is not where that listing said (a mail reader renamed it to change a
+//! flag), the folder is listed again, once per batch, and the operation
+//! retried.
 
 mod cache;
 mod error;

@@ -149,7 +149,7 @@ impl State {
         while let Some(row) = rows.next().ctx_with(&self.path, what)? {
             let read = || -> rusqlite::Result<_> {
                 let uid: Option<i64> = row.get(0)?;
-                let name: Option<String> = row.get(1)?;
+                let name = row.get_ref(1)?.as_str_or_null()?;
                 let flags = flags_from_columns(
                     row.get_ref(2)?.as_str()?,
                     row.get_ref(3)?.as_str_or_null()?,
@@ -162,7 +162,7 @@ impl State {
                 path: self.path.clone(),
                 what: format!("a pair of folder {folder}: {why}"),
             };
-            let key = key_from_columns(uid, name).map_err(corrupt)?;
+            let key = key_from_columns(uid, name.map(Box::from)).map_err(corrupt)?;
             let mut flags = flags.map_err(corrupt)?;
             if awaiting == Some(Some(side)) {
                 flags.insert(ferry_core::Flag::Deleted);

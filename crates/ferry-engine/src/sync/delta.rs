@@ -3,8 +3,9 @@
 //!
 //! A folder that changed on one side only is the common case of a run
 //! after the first: a few flags set on the server, a few messages read
-//! locally. Every folder synced before is compared with the keys and
-//! flags the state has for it, read without the rest of each pair; only
+//! locally. Every folder eligible (below; never under `--full` or in a
+//! dry run) is compared with the keys and flags the state has for it,
+//! read without the rest of each pair; only
 //! the pairs of the messages that differ are loaded, and only those, with
 //! the messages the state does not have, are planned.
 //!
@@ -18,7 +19,10 @@
 //! already marked deleted is not copied), which a new message on the other
 //! side could match by content: when the listed side has a message the
 //! state does not know, a Maildir side is listed too. An IMAP side's proof
-//! counts its messages, so none sits there unpaired.
+//! counts its messages: under that policy, as many messages as pairs means
+//! none sits there unpaired. The policy the state was built under is the
+//! command's concern: after a change of settings, `ferry sync` runs over
+//! every folder in full before it trusts the state again.
 //!
 //! A folder is prepared this way only when nothing in the state needs the
 //! whole folder: it was synced before, no intent is pending, no pair awaits
@@ -124,8 +128,6 @@ pub(super) fn eligible_folders(
     out
 }
 
-impl Eligible {}
-
 impl Known {
     /// Lists `side` after all: reads the keys and flags the state has there.
     fn list_too(
@@ -199,6 +201,8 @@ struct Listed {
     /// How many messages the listing holds (the mass-delete guard's
     /// measure), before it is cut to what changed.
     total: usize,
+    /// Per message of the listing, whether the state has it.
+    paired: Vec<bool>,
     /// Keys the state has whose message is gone or has other flags.
     changed: Vec<MessageKey>,
     /// How many listed messages the state does not have.
@@ -221,15 +225,18 @@ fn list_sides<F: Store, N: Store>(
         far.capabilities().lists_changes,
         near.capabilities().lists_changes,
     );
-    let since = known.since(folder, lists_changes);
     for side in Side::BOTH.into_iter().filter(|s| known.lists(*s)) {
         if listed[side].is_some() {
             continue;
         }
+        let since = (lists_changes[side])
+            .then(|| since(folder, side, known.keys[side].clone()))
+            .flatten();
         let snapshot = match side {
-            Side::Far => list(far, name, since.far.as_ref(), &known.keys.far)
-                .map_err(|e| format!("far: {e}"))?,
-            Side::Near => list(near, name, since.near.as_ref(), &known.keys.near)
+            Side::Far => {
+                list(far, name, since.as_ref(), &known.keys.far).map_err(|e| format!("far: {e}"))?
+            }
+            Side::Near => list(near, name, since.as_ref(), &known.keys.near)
                 .map_err(|e| format!("near: {e}"))?,
         };
         if snapshot.identity.validity != folder.validity[side] {
@@ -283,7 +290,7 @@ pub(super) fn prepare<F: Store, N: Store>(
     };
     let totals = PerSide::from_fn(|side| listed[side].as_ref().map_or(pairs, |l| l.total));
     let mut snapshots = PerSide::from_fn(|side| match listed[side].take() {
-        Some(listed) => cut_to(listed.snapshot, &loaded, side, &known.keys[side]),
+        Some(listed) => cut_to(listed, &loaded, side),
         None => from_state(&known.eligible, side, &loaded, keeps_keywords[side]),
     });
     for side in Side::BOTH.into_iter().filter(|s| !known.lists(*s)) {
@@ -335,27 +342,31 @@ fn list<S: Store>(
 /// Where the side holds no keywords, they are not compared: the state
 /// keeps them for it.
 fn compare(snapshot: Snapshot, keys: &[(MessageKey, Flags)], keeps_keywords: bool) -> Listed {
-    let now: HashMap<&MessageKey, &Flags> = (snapshot.messages.iter())
-        .map(|m| (&m.key, &m.flags))
+    let now: HashMap<&MessageKey, usize> = (snapshot.messages.iter().enumerate())
+        .map(|(at, m)| (&m.key, at))
         .collect();
+    let mut paired = vec![false; snapshot.messages.len()];
     let differs = |then: &Flags, now: &Flags| match keeps_keywords {
         true => then != now,
         false => then.without_keywords() != now.without_keywords(),
     };
-    let changed = keys
-        .iter()
-        .filter(|(key, then)| now.get(key).is_none_or(|now| differs(then, now)))
-        .map(|(key, _)| key.clone())
-        .collect();
-    let paired = keys.len()
-        - keys
-            .iter()
-            .filter(|(key, _)| !now.contains_key(key))
-            .count();
+    let mut changed = Vec::new();
+    for (key, then) in keys {
+        match now.get(key) {
+            Some(&at) => {
+                paired[at] = true;
+                if differs(then, &snapshot.messages[at].flags) {
+                    changed.push(key.clone());
+                }
+            }
+            None => changed.push(key.clone()),
+        }
+    }
     Listed {
         total: snapshot.messages.len(),
-        unknown: snapshot.messages.len().saturating_sub(paired),
+        unknown: paired.iter().filter(|p| !**p).count(),
         snapshot,
+        paired,
         changed,
     }
 }
@@ -382,19 +393,20 @@ fn load_changed(
 
 /// A listing cut to the messages of `loaded` and those the state does not
 /// have (new, or left unpaired): the rest is unchanged on both sides.
-fn cut_to(
-    mut snapshot: Snapshot,
-    loaded: &[StoredPair],
-    side: Side,
-    keys: &[(MessageKey, Flags)],
-) -> Snapshot {
-    let paired: HashSet<&MessageKey> = keys.iter().map(|(key, _)| key).collect();
+fn cut_to(listed: Listed, loaded: &[StoredPair], side: Side) -> Snapshot {
+    let Listed {
+        mut snapshot,
+        paired,
+        ..
+    } = listed;
     let touched: HashSet<&MessageKey> = (loaded.iter())
         .filter_map(|p| p.pair.keys[side].as_ref())
         .collect();
-    snapshot
-        .messages
-        .retain(|m| touched.contains(&m.key) || !paired.contains(&m.key));
+    let mut paired = paired.into_iter();
+    snapshot.messages.retain(|m| {
+        let paired = paired.next().unwrap_or(false);
+        !paired || touched.contains(&m.key)
+    });
     snapshot.messages.shrink_to_fit();
     snapshot
 }
