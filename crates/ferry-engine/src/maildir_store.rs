@@ -272,12 +272,13 @@ impl MaildirStore {
             ..Markers::default()
         };
         let messages = listing.messages().iter().map(meta).collect();
-        self.cache.fill(folder, &listing);
+        let unsettled = listing.proof().is_none();
+        self.cache.fill(folder, listing.into_messages());
         Ok(Snapshot {
             identity: FolderIdentity::default(),
             markers,
             messages,
-            unsettled: listing.proof().is_none(),
+            unsettled,
         })
     }
 
@@ -293,7 +294,7 @@ impl MaildirStore {
             .scan_with(quick)
             .map_err(|e| self.fail(&at.name, None, e))?;
         report(&at.name, &listing);
-        self.cache.fill(&at.name, &listing);
+        self.cache.fill(&at.name, listing.into_messages());
         at.fresh = true;
         Ok(())
     }

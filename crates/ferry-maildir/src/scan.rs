@@ -163,6 +163,11 @@ impl Listing {
         &self.messages
     }
 
+    /// The entries, one per key, sorted by key, taken out of the listing.
+    pub fn into_messages(self) -> Vec<Entry> {
+        self.messages
+    }
+
     /// The entry for `key`.
     pub fn get(&self, key: &str) -> Option<&Entry> {
         self.messages
