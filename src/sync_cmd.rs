@@ -148,6 +148,11 @@ fn sync_account(
     // `max_size`) everything is looked into once.
     let settings_changed = !settings.same_as_last();
     options.full |= settings_changed;
+    if settings_changed && !dry_run {
+        // The state this run writes is judged under the new settings: until
+        // a run over every folder completes, no run may trust the old ones.
+        settings.forget();
+    }
     let report = sync(
         Stores {
             far: &mut far,
@@ -205,6 +210,18 @@ impl Settings {
 
     fn same_as_last(&self) -> bool {
         std::fs::read_to_string(&self.path).is_ok_and(|last| last == self.text)
+    }
+
+    /// Removes the saved settings: every run looks at everything until one
+    /// over every folder completes. Best effort, like [`Settings::save`].
+    fn forget(&self) {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), "cannot remove the saved settings: {e}")
+            }
+        }
     }
 
     /// Best effort: a lost file only makes the next run look at everything.

@@ -1383,6 +1383,23 @@ fn changed_settings_make_every_folder_looked_into_again() {
     let run = setup.sync();
     assert!(run.stdout.contains("pushed 1"), "{run:?}");
     assert_eq!(setup.server_count("INBOX"), 2);
+
+    // Back to "pull" for one folder, then back again: that folder's state
+    // was written under "pull", so the next run looks into it anyway.
+    std::fs::write(&config, &text).expect("config");
+    std::fs::write(
+        setup.maildir().join("INBOX/cur/1700000400.M8P8.laptop:2,S"),
+        "Message-ID: <later@sync.test>\nSubject: written offline\n\nhi\n",
+    )
+    .expect("write");
+    // Settled, so that this run's listing is proof of the folder.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pulled = setup.ferry(&["sync", "--folder", "INBOX"]);
+    assert_eq!(pulled.code, 0, "{pulled:?}");
+    std::fs::write(&config, text.replace("sync = \"pull\"\n", "")).expect("config");
+    let run = setup.sync();
+    assert!(run.stdout.contains("pushed 1"), "{run:?}");
+    assert_eq!(setup.server_count("INBOX"), 3);
 }
 
 /// A folder that changed is read from its changes: QRESYNC's SELECT, else

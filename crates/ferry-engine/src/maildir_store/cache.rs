@@ -101,7 +101,9 @@ impl Cache {
     }
 
     /// Cuts the remembered listing of `folder` down to the keys `keep`
-    /// accepts, and keeps it beyond the few whole listings.
+    /// accepts (a pure predicate: it is asked once for the listed entry
+    /// and once for the store's change of the same key), and keeps it
+    /// beyond the few whole listings.
     /// A listing cut down to nothing stays: it learns what the store moves
     /// into the folder later.
     pub(super) fn keep_only(&mut self, folder: &str, keep: &mut dyn FnMut(&str) -> bool) {
@@ -208,5 +210,22 @@ mod tests {
         cache.set("A", "a5", Some(entry("a5", "")));
         assert_eq!(cache.lookup("A", "a5"), Lookup::Found(entry("a5", "")));
         assert_eq!(cache.lookup("A", "a4"), Lookup::Unknown);
+    }
+
+    #[test]
+    fn the_stores_changes_hide_what_was_listed() {
+        let mut cache = Cache::default();
+        cache.fill("A", listing(&["a1", "a2", "a3"]).messages().to_vec());
+        cache.set("A", "a1", None);
+        assert_eq!(cache.lookup("A", "a1"), Lookup::Absent, "removed");
+        cache.set("A", "a2", Some(entry("a2", "S")));
+        cache.keep_only("A", &mut |key| key != "a3");
+        assert_eq!(
+            cache.lookup("A", "a1"),
+            Lookup::Unknown,
+            "not its listed file"
+        );
+        assert_eq!(cache.lookup("A", "a2"), Lookup::Found(entry("a2", "S")));
+        assert_eq!(cache.lookup("A", "a3"), Lookup::Unknown);
     }
 }

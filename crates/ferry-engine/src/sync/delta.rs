@@ -187,11 +187,20 @@ impl Known {
         folder: &ferry_state::Folder,
         lists_changes: PerSide<bool>,
     ) -> PerSide<Option<ferry_core::store::Since>> {
-        PerSide::from_fn(|side| {
-            (self.lists(side) && lists_changes[side])
-                .then(|| since(folder, side, self.keys[side].clone()))
-                .flatten()
-        })
+        PerSide::from_fn(|side| self.since_on(folder, side, lists_changes))
+    }
+
+    /// What to list the changes of `side` since, if it is listed by a
+    /// store that can.
+    fn since_on(
+        &self,
+        folder: &ferry_state::Folder,
+        side: Side,
+        lists_changes: PerSide<bool>,
+    ) -> Option<ferry_core::store::Since> {
+        (self.lists(side) && lists_changes[side])
+            .then(|| since(folder, side, self.keys[side].clone()))
+            .flatten()
     }
 }
 
@@ -229,9 +238,7 @@ fn list_sides<F: Store, N: Store>(
         if listed[side].is_some() {
             continue;
         }
-        let since = (lists_changes[side])
-            .then(|| since(folder, side, known.keys[side].clone()))
-            .flatten();
+        let since = known.since_on(folder, side, lists_changes);
         let snapshot = match side {
             Side::Far => {
                 list(far, name, since.as_ref(), &known.keys.far).map_err(|e| format!("far: {e}"))?
@@ -402,9 +409,11 @@ fn cut_to(listed: Listed, loaded: &[StoredPair], side: Side) -> Snapshot {
     let touched: HashSet<&MessageKey> = (loaded.iter())
         .filter_map(|p| p.pair.keys[side].as_ref())
         .collect();
+    debug_assert_eq!(paired.len(), snapshot.messages.len());
     let mut paired = paired.into_iter();
+    // Out of step (never): taken for paired, so not copied again.
     snapshot.messages.retain(|m| {
-        let paired = paired.next().unwrap_or(false);
+        let paired = paired.next().unwrap_or(true);
         !paired || touched.contains(&m.key)
     });
     snapshot.messages.shrink_to_fit();
