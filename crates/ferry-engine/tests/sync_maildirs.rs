@@ -32,6 +32,15 @@ impl World {
         self.dir.path().join(side)
     }
 
+    /// Messages `m0` to `m{count - 1}`, unread, in the far INBOX (files
+    /// `{n}.m.far:2,`).
+    fn put_unread_far_inbox(&self, count: usize) {
+        for n in 0..count {
+            let name = format!("{n}.m.far:2,");
+            self.put("far", "INBOX", &name, &msg(&format!("m{n}")));
+        }
+    }
+
     fn put(&self, side: &str, folder: &str, name: &str, body: &str) {
         fs::write(self.root(side).join(folder).join("cur").join(name), body).expect("write");
     }
@@ -231,14 +240,7 @@ fn new_messages_flags_deletions_and_moves_flow_both_ways() {
 #[test]
 fn a_deletion_loses_against_a_change_and_the_guard_holds_mass_deletions() {
     let w = World::new();
-    for n in 0..30 {
-        w.put(
-            "far",
-            "INBOX",
-            &format!("{n}.m.far:2,"),
-            &msg(&format!("m{n}")),
-        );
-    }
+    w.put_unread_far_inbox(30);
     w.sync();
     // Near deletes everything: more than half and more than 20 -> held.
     for sub in ["cur", "new"] {
@@ -374,14 +376,7 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 #[test]
 fn a_side_proven_unchanged_is_not_listed_and_gets_the_other_sides_changes() {
     let w = World::new();
-    for n in 0..30 {
-        w.put(
-            "far",
-            "INBOX",
-            &format!("{n}.m.far:2,"),
-            &msg(&format!("m{n}")),
-        );
-    }
+    w.put_unread_far_inbox(30);
     w.put("far", "INBOX", "40.k.far:2,S", &msg("k"));
     assert_eq!(totals(&w.sync()), (31, 0, 0, 0, 0));
     std::thread::sleep(SETTLE);
@@ -446,14 +441,7 @@ fn a_side_proven_unchanged_is_not_listed_and_gets_the_other_sides_changes() {
 #[test]
 fn under_pull_a_pair_that_outlived_its_local_message_is_not_acted_on() {
     let w = World::new();
-    for n in 0..3 {
-        w.put(
-            "far",
-            "INBOX",
-            &format!("{n}.m.far:2,"),
-            &msg(&format!("m{n}")),
-        );
-    }
+    w.put_unread_far_inbox(3);
     let pull = SyncOptions {
         policy: ferry_plan::folder::Policy {
             flow_into: PerSide::new(false, true),
