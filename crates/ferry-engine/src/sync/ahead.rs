@@ -116,10 +116,7 @@ impl<'a> Lookahead<'a> {
         skip: impl Fn(&str) -> bool,
     ) {
         let depth = far.ahead_depth().max(near.ahead_depth());
-        let lists_changes = PerSide::new(
-            far.capabilities().lists_changes,
-            near.capabilities().lists_changes,
-        );
+        let lists_changes = super::capability(far, near, |c| c.lists_changes);
         for name in self.names.iter().skip(index + 1).take(depth) {
             if self.known.contains_key(name.as_str()) || skip(name) {
                 continue;

@@ -35,8 +35,8 @@
 //! listing either.
 
 use super::{
-    Prepared, SyncOptions, add_stored_keywords, describe_unpaired, learn_email_ids, plan_pair,
-    since, skip,
+    Prepared, SyncOptions, add_stored_keywords, capability, describe_unpaired, learn_email_ids,
+    misses_any, plan_pair, since, skip,
 };
 use ferry_core::store::{FolderIdentity, FolderStatus, Markers, Snapshot, Store};
 use ferry_core::{Flags, MessageKey, MessageMeta, PerSide, Side};
@@ -87,14 +87,8 @@ pub(super) fn eligible_folders(
         && policy.expunge.far
         && policy.expunge.near
         && policy.max_size.is_none();
-    let listed = lists.as_ref().map(|_, list| {
-        list.iter()
-            .map(|f| (f.name.as_str(), f))
-            .collect::<HashMap<_, _>>()
-    });
-    let saved: HashMap<&str, &ferry_state::FolderStatus> = (status.folders.iter())
-        .map(|f| (f.folder.names.near.as_str(), f))
-        .collect();
+    let listed = skip::listed_by_name(lists);
+    let saved = skip::saved_by_name(status);
     let mut out = HashMap::new();
     for name in names {
         let Some(saved) = saved.get(name.as_str()) else {
@@ -229,11 +223,8 @@ fn list_sides<F: Store, N: Store>(
     known: &Known,
     listed: &mut PerSide<Option<Listed>>,
 ) -> Result<bool, String> {
-    let keeps_keywords = PerSide::new(far.capabilities().keywords, near.capabilities().keywords);
-    let lists_changes = PerSide::new(
-        far.capabilities().lists_changes,
-        near.capabilities().lists_changes,
-    );
+    let keeps_keywords = capability(far, near, |c| c.keywords);
+    let lists_changes = capability(far, near, |c| c.lists_changes);
     for side in Side::BOTH.into_iter().filter(|s| known.lists(*s)) {
         if listed[side].is_some() {
             continue;
@@ -264,7 +255,7 @@ pub(super) fn prepare<F: Store, N: Store>(
     folder: &ferry_state::Folder,
     mut known: Known,
 ) -> Result<Option<Prepared>, String> {
-    let keeps_keywords = PerSide::new(far.capabilities().keywords, near.capabilities().keywords);
+    let keeps_keywords = capability(far, near, |c| c.keywords);
     let mut listed: PerSide<Option<Listed>> = PerSide::default();
     if !list_sides(far, near, name, folder, &known, &mut listed)? {
         return Ok(None);
@@ -335,13 +326,9 @@ fn list<S: Store>(
         Some(since) => store.snapshot_since(name, since)?,
         None => store.snapshot(name)?,
     };
-    if !snapshot.unsettled {
-        return Ok(snapshot);
-    }
-    let present: HashSet<&MessageKey> = snapshot.messages.iter().map(|m| &m.key).collect();
-    match keys.iter().all(|(key, _)| present.contains(key)) {
-        true => Ok(snapshot),
-        false => store.settled_snapshot(name),
+    match misses_any(&snapshot, keys.iter().map(|(key, _)| key)) {
+        true => store.settled_snapshot(name),
+        false => Ok(snapshot),
     }
 }
 

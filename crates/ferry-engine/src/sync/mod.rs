@@ -146,15 +146,10 @@ pub fn sync<F: Store, N: Store>(
     if !options.dry_run {
         execute::apply_folder_actions(far, near, state, &folder_plan.actions, &mut report)?;
     }
+    let tracking = capability(far, near, |c| c.change_tracking);
     let unchanged = match options.full {
         true => Default::default(),
-        false => {
-            let tracking = PerSide::new(
-                far.capabilities().change_tracking,
-                near.capabilities().change_tracking,
-            );
-            skip::unchanged_folders(&status, &lists, tracking, &folder_plan.synced)
-        }
+        false => skip::unchanged_folders(&status, &lists, tracking, &folder_plan.synced),
     };
     report.unchanged = unchanged.len();
     if !options.dry_run {
@@ -162,7 +157,7 @@ pub fn sync<F: Store, N: Store>(
         state.confirm_folders(&ids)?;
     }
     let policy = ferry_plan::folder::Policy {
-        keeps_keywords: PerSide::new(far.capabilities().keywords, near.capabilities().keywords),
+        keeps_keywords: capability(far, near, |c| c.keywords),
         ..options.policy
     };
     let mut prepared = Vec::new();
@@ -176,10 +171,6 @@ pub fn sync<F: Store, N: Store>(
     let planned_new = |name: &str| {
         PerSide::from_fn(|side| options.dry_run && creates(&folder_plan.actions, side, name))
     };
-    let tracking = PerSide::new(
-        far.capabilities().change_tracking,
-        near.capabilities().change_tracking,
-    );
     let eligible = delta::eligible_folders(&status, &lists, tracking, &names, options);
     let mut lookahead = ahead::Lookahead::new(&names, &eligible);
     lookahead.expect((&mut *far, &mut *near));
@@ -345,10 +336,7 @@ fn prepare<F: Store, N: Store>(
         }
         known = ahead::Known::load(state, name, None)?;
     }
-    let lists_changes = PerSide::new(
-        far.capabilities().lists_changes,
-        near.capabilities().lists_changes,
-    );
+    let lists_changes = capability(far, near, |c| c.lists_changes);
     let since = known.since(lists_changes, options);
     let ahead::Known {
         folder: known,
@@ -380,7 +368,7 @@ fn prepare<F: Store, N: Store>(
     };
     describe_unpaired(far, near, name, &stored, &mut snapshots)?;
     hide_partial_pairs(&stored, &mut snapshots);
-    let keeps_keywords = PerSide::new(far.capabilities().keywords, near.capabilities().keywords);
+    let keeps_keywords = capability(far, near, |c| c.keywords);
     add_stored_keywords(&stored, keeps_keywords, &mut snapshots);
     let pairs = stored.iter().filter_map(plan_pair).collect();
     Ok(Prepared {
@@ -392,6 +380,26 @@ fn prepare<F: Store, N: Store>(
         listed: None,
         side_unlisted: false,
     })
+}
+
+/// One capability of both stores, per side.
+fn capability<F: Store, N: Store, T>(
+    far: &F,
+    near: &N,
+    pick: impl Fn(ferry_core::store::Capabilities) -> T,
+) -> PerSide<T> {
+    PerSide::new(pick(far.capabilities()), pick(near.capabilities()))
+}
+
+/// Whether a quick listing lacks one of `keys` (messages the state has
+/// there): it is then taken again, settled, since a miss must not be taken
+/// for a deletion.
+fn misses_any<'a>(snapshot: &Snapshot, keys: impl IntoIterator<Item = &'a MessageKey>) -> bool {
+    if !snapshot.unsettled {
+        return false;
+    }
+    let present: HashSet<&MessageKey> = snapshot.messages.iter().map(|m| &m.key).collect();
+    keys.into_iter().any(|k| !present.contains(k))
 }
 
 /// A snapshot of `name`: empty for a folder a dry run would create, from
@@ -482,16 +490,8 @@ fn settle_if_missing<F: Store, N: Store>(
     snapshots: &mut PerSide<Snapshot>,
 ) -> Result<(), String> {
     for side in Side::BOTH {
-        if !snapshots[side].unsettled {
-            continue;
-        }
-        let present: std::collections::BTreeSet<&MessageKey> =
-            snapshots[side].messages.iter().map(|m| &m.key).collect();
-        let missing = stored
-            .iter()
-            .filter_map(|p| p.pair.keys[side].as_ref())
-            .any(|k| !present.contains(k));
-        if !missing {
+        let known = stored.iter().filter_map(|p| p.pair.keys[side].as_ref());
+        if !misses_any(&snapshots[side], known) {
             continue;
         }
         snapshots[side] = match side {

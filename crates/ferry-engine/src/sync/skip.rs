@@ -18,7 +18,7 @@
 use ferry_core::store::FolderStatus;
 use ferry_core::{PerSide, Side};
 use ferry_state::{FolderId, SideMarkers, Status};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The folders of `names` that both sides prove unchanged, with their ids.
 pub(crate) fn unchanged_folders(
@@ -30,16 +30,8 @@ pub(crate) fn unchanged_folders(
     if !tracking.far || !tracking.near {
         return BTreeMap::new();
     }
-    let listed = lists.as_ref().map(|_, list| {
-        list.iter()
-            .map(|f| (f.name.as_str(), f))
-            .collect::<BTreeMap<_, _>>()
-    });
-    let known: BTreeMap<&str, &ferry_state::FolderStatus> = status
-        .folders
-        .iter()
-        .map(|f| (f.folder.names.near.as_str(), f))
-        .collect();
+    let listed = listed_by_name(lists);
+    let known = saved_by_name(status);
     let mut out = BTreeMap::new();
     for name in names {
         let Some(saved) = known.get(name.as_str()) else {
@@ -55,6 +47,22 @@ pub(crate) fn unchanged_folders(
         }
     }
     out
+}
+
+/// Each side's listed folders by name.
+pub(super) fn listed_by_name(
+    lists: &PerSide<Vec<FolderStatus>>,
+) -> PerSide<HashMap<&str, &FolderStatus>> {
+    lists
+        .as_ref()
+        .map(|_, list| list.iter().map(|f| (f.name.as_str(), f)).collect())
+}
+
+/// What the state saved of each folder, by its local name.
+pub(super) fn saved_by_name(status: &Status) -> HashMap<&str, &ferry_state::FolderStatus> {
+    (status.folders.iter())
+        .map(|f| (f.folder.names.near.as_str(), f))
+        .collect()
 }
 
 /// Whether one side of a folder proves nothing changed since the markers
