@@ -127,47 +127,61 @@ impl State {
         })
     }
 
-    /// The key on `side` and the flags of every pair of a folder pair that
-    /// has a key there: what a run compares a listing with, read without
-    /// the rest of each pair (about a third of the cost of
-    /// [`State::load_pairs`]). A pair awaiting expunge on `side` was last
-    /// seen there marked `\Deleted`, and has that flag here.
+    /// The key and the flags of every pair of a folder that has a key on a
+    /// side, for each side `sides` asks for (empty for the others), read in
+    /// one pass: what a run compares a listing with, read without the rest
+    /// of each pair (about a third of the cost of [`State::load_pairs`]). A
+    /// pair awaiting expunge on a side was last seen there marked
+    /// `\Deleted`, and has that flag there.
     pub fn load_keys_and_flags(
         &self,
         folder: FolderId,
-        side: Side,
-    ) -> Result<Vec<(MessageKey, Flags)>> {
-        let s = side_text(side);
-        let sql = format!(
-            "SELECT {s}_uid, {s}_key, flags, keywords, awaiting_expunge FROM pairs \
-             WHERE folder = ?1 AND ({s}_uid IS NOT NULL OR {s}_key IS NOT NULL)"
-        );
-        let what = || format!("load the {side} keys and flags of folder {folder}");
-        let mut stmt = self.conn.prepare_cached(&sql).ctx_with(&self.path, what)?;
+        sides: PerSide<bool>,
+    ) -> Result<PerSide<Vec<(MessageKey, Flags)>>> {
+        let mut out = PerSide::<Vec<(MessageKey, Flags)>>::default();
+        if !(sides.far || sides.near) {
+            return Ok(out);
+        }
+        let sql = "SELECT far_uid, far_key, near_uid, near_key, flags, keywords, \
+                   awaiting_expunge FROM pairs WHERE folder = ?1";
+        let what = || format!("load the keys and flags of folder {folder}");
+        let mut stmt = self.conn.prepare_cached(sql).ctx_with(&self.path, what)?;
         let mut rows = stmt.query([folder.0]).ctx_with(&self.path, what)?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next().ctx_with(&self.path, what)? {
-            let read = || -> rusqlite::Result<_> {
-                let uid: Option<i64> = row.get(0)?;
-                let name = row.get_ref(1)?.as_str_or_null()?;
-                let flags = flags_from_columns(
-                    row.get_ref(2)?.as_str()?,
-                    row.get_ref(3)?.as_str_or_null()?,
-                );
-                let awaiting = row.get_ref(4)?.as_str_or_null()?.map(side_from_text);
-                Ok((uid, name, flags, awaiting))
-            };
-            let (uid, name, flags, awaiting) = read().ctx_with(&self.path, what)?;
             let corrupt = |why: String| StateError::Corrupt {
                 path: self.path.clone(),
                 what: format!("a pair of folder {folder}: {why}"),
             };
-            let key = key_from_columns(uid, name.map(Box::from)).map_err(corrupt)?;
-            let mut flags = flags.map_err(corrupt)?;
-            if awaiting == Some(Some(side)) {
-                flags.insert(ferry_core::Flag::Deleted);
+            let read = || -> rusqlite::Result<_> {
+                let key = |side: Side| -> rusqlite::Result<_> {
+                    let at = if side == Side::Far { 0 } else { 2 };
+                    let uid: Option<i64> = row.get(at)?;
+                    let name = row.get_ref(at + 1)?.as_str_or_null()?;
+                    Ok(sides[side].then(|| key_from_columns(uid, name.map(Box::from))))
+                };
+                let flags = flags_from_columns(
+                    row.get_ref(4)?.as_str()?,
+                    row.get_ref(5)?.as_str_or_null()?,
+                );
+                let awaiting = row.get_ref(6)?.as_str_or_null()?.map(side_from_text);
+                Ok((
+                    PerSide::new(key(Side::Far)?, key(Side::Near)?),
+                    flags,
+                    awaiting,
+                ))
+            };
+            let (keys, flags, awaiting) = read().ctx_with(&self.path, what)?;
+            let flags = flags.map_err(corrupt)?;
+            for (side, key) in [(Side::Far, keys.far), (Side::Near, keys.near)] {
+                let Some(key) = key.transpose().map_err(corrupt)?.flatten() else {
+                    continue;
+                };
+                let mut flags = flags.clone();
+                if awaiting == Some(Some(side)) {
+                    flags.insert(ferry_core::Flag::Deleted);
+                }
+                out[side].push((key, flags));
             }
-            out.extend(key.map(|key| (key, flags)));
         }
         Ok(out)
     }

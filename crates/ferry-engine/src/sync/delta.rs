@@ -130,9 +130,11 @@ impl Known {
         folder: ferry_state::FolderId,
         side: Side,
     ) -> Result<(), String> {
-        self.keys[side] = state
-            .load_keys_and_flags(folder, side)
+        let sides = PerSide::from_fn(|s| s == side);
+        let mut keys = state
+            .load_keys_and_flags(folder, sides)
             .map_err(|e| e.to_string())?;
+        self.keys[side] = std::mem::take(&mut keys[side]);
         self.eligible.quiet[side] = None;
         Ok(())
     }
@@ -156,14 +158,10 @@ impl Known {
         if folder.id != eligible.id {
             return Ok(None);
         }
-        let mut keys = PerSide::<Vec<(MessageKey, Flags)>>::default();
-        for side in Side::BOTH {
-            if eligible.quiet[side].is_none() {
-                keys[side] = state
-                    .load_keys_and_flags(folder.id, side)
-                    .map_err(|e| e.to_string())?;
-            }
-        }
+        let lists = PerSide::from_fn(|side| eligible.quiet[side].is_none());
+        let keys = state
+            .load_keys_and_flags(folder.id, lists)
+            .map_err(|e| e.to_string())?;
         Ok(Some(Known {
             eligible: eligible.clone(),
             keys,

@@ -2,7 +2,7 @@
 //! nothing, and values that cannot be stored or read.
 
 use crate::common::{file_key, fingerprint, full_pair, plain_pair, state_with_inbox, uid_key};
-use ferry_core::{Flag, Side};
+use ferry_core::{Flag, Flags, PerSide, Side};
 use ferry_state::{Pair, PairChange, StateError, StoredPair};
 use rusqlite::Connection;
 
@@ -29,6 +29,55 @@ fn every_field_round_trips_including_nulls() {
         state.pair(ids[0]).expect("by id").as_ref(),
         Some(&expected[0])
     );
+}
+
+/// Keys and flags are read per side asked for, in one pass: a pair with
+/// no key on a side is not there, and one awaiting expunge on a side was
+/// last seen there marked `\Deleted`.
+#[test]
+fn keys_and_flags_are_read_for_the_sides_asked_for() {
+    let (_dir, mut state, inbox) = state_with_inbox();
+    let both = plain_pair(inbox, 1);
+    let mut far_only = plain_pair(inbox, 2);
+    far_only.keys.near = None;
+    let mut expunging = plain_pair(inbox, 3);
+    expunging.awaiting_expunge = Some(Side::Near);
+    let pairs = vec![both, far_only, expunging];
+    state.insert_pairs(&pairs).expect("insert");
+    let on = |side: Side, with_deleted: bool| -> Vec<(ferry_state::MessageKey, Flags)> {
+        let mut out: Vec<_> = (pairs.iter())
+            .filter_map(|p| {
+                let mut flags = p.flags.clone();
+                if with_deleted && p.awaiting_expunge == Some(side) {
+                    flags.insert(Flag::Deleted);
+                }
+                Some((p.keys[side].clone()?, flags))
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let read = |sides: PerSide<bool>| {
+        let mut read = state.load_keys_and_flags(inbox, sides).expect("read");
+        read.far.sort();
+        read.near.sort();
+        read
+    };
+    let all = read(PerSide::new(true, true));
+    assert_eq!(all.far, on(Side::Far, true));
+    assert_eq!(all.near, on(Side::Near, true));
+    assert_eq!(all.near.len(), 2, "the far-only pair has no near key");
+    assert!(all.near.iter().any(|(_, f)| f.contains(&Flag::Deleted)));
+    assert!(all.far.iter().all(|(_, f)| !f.contains(&Flag::Deleted)));
+    assert_eq!(
+        read(PerSide::new(true, false)),
+        PerSide::new(all.far.clone(), Vec::new())
+    );
+    assert_eq!(
+        read(PerSide::new(false, true)),
+        PerSide::new(Vec::new(), all.near.clone())
+    );
+    assert_eq!(read(PerSide::new(false, false)), PerSide::default());
 }
 
 #[test]
