@@ -227,14 +227,6 @@ pub trait Store {
         0
     }
 
-    /// Whether [`Store::list_ahead`] starts at once, with nothing to wait
-    /// for (no connection to open), so that asking for the folder about to
-    /// be listed pays: its listing then runs beside the other side's. The
-    /// default is false.
-    fn lists_in_background(&self) -> bool {
-        false
-    }
-
     /// A hint before the first [`Store::list_ahead`]: about `folders`
     /// folders will be asked for ahead, so the store may get ready now
     /// (open its helper connections while the caller reads its state).

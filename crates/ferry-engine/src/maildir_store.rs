@@ -50,7 +50,6 @@
 //! flag), the folder is listed again, once per batch, and the operation
 //! retried.
 
-mod ahead;
 mod cache;
 mod error;
 mod read;
@@ -62,7 +61,7 @@ use std::time::SystemTime;
 
 use ferry_core::store::{
     Batch, BodyTarget, Capabilities, FlagChange, FolderIdentity, FolderStatus, Keyed, Markers,
-    Since, Snapshot, Store,
+    Snapshot, Store,
 };
 use ferry_core::{Flag, MessageKey, MessageMeta};
 use ferry_maildir::{
@@ -74,15 +73,6 @@ use cache::{Cache, Lookup};
 pub use error::{Error, classify};
 use read::Failure;
 use write::Writer;
-
-/// How [`Store::snapshot`] lists: without waiting for stamps to settle (a
-/// listing that may have missed a message is settled by the engine).
-fn quick() -> ScanOptions {
-    ScanOptions {
-        wait_to_settle: false,
-        ..ScanOptions::default()
-    }
-}
 
 /// The size of the chunks pushed into a [`BodyTarget`].
 pub const CHUNK: usize = 64 * 1024;
@@ -103,8 +93,6 @@ pub struct MaildirStore {
     /// file can have one, so a delivery planned with one is not looked for
     /// first (which would list a folder the engine did not list).
     unused_keys: HashSet<Box<str>>,
-    /// Folders being listed in the background.
-    ahead: ahead::Ahead,
 }
 
 impl std::fmt::Debug for MaildirStore {
@@ -188,7 +176,6 @@ impl MaildirStore {
             queue: None,
             listings: 0,
             unused_keys: HashSet::new(),
-            ahead: ahead::Ahead::default(),
         }
     }
 
@@ -271,17 +258,13 @@ impl MaildirStore {
         }
     }
 
-    /// A snapshot of `folder` listed with `options`, or the one listed
-    /// ahead with them.
+    /// A snapshot of `folder` listed with `options`.
     fn snapshot_with(&mut self, folder: &str, options: ScanOptions) -> Result<Snapshot, Error> {
         let at = self.at(folder)?;
         self.listings += 1;
-        let ahead = match options == quick() {
-            true => self.ahead.take(folder),
-            false => None,
-        };
-        let listing = ahead
-            .unwrap_or_else(|| at.dir.scan_with(options))
+        let listing = at
+            .dir
+            .scan_with(options)
             .map_err(|e| self.fail(folder, None, e))?;
         report(folder, &listing);
         let markers = Markers {
@@ -588,7 +571,6 @@ impl Store for MaildirStore {
     }
 
     fn create_folder(&mut self, name: &str) -> Result<(), Error> {
-        self.ahead.clear();
         let folder = self.folder_name(name)?;
         self.tree
             .create_folder(&folder)
@@ -597,7 +579,6 @@ impl Store for MaildirStore {
     }
 
     fn delete_folder(&mut self, name: &str) -> Result<(), Error> {
-        self.ahead.clear();
         let folder = self.folder_name(name)?;
         if folder.is_inbox() {
             let name = name.to_string();
@@ -613,7 +594,6 @@ impl Store for MaildirStore {
     }
 
     fn rename_folder(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        self.ahead.clear();
         let (old, new) = (self.folder_name(from)?, self.folder_name(to)?);
         if let Some(inbox) = [(from, &old), (to, &new)]
             .iter()
@@ -643,7 +623,11 @@ impl Store for MaildirStore {
     /// Never waits for a just-changed directory to settle; such a listing
     /// is [`Snapshot::unsettled`].
     fn snapshot(&mut self, folder: &str) -> Result<Snapshot, Error> {
-        self.snapshot_with(folder, quick())
+        let options = ScanOptions {
+            wait_to_settle: false,
+            ..ScanOptions::default()
+        };
+        self.snapshot_with(folder, options)
     }
 
     /// Waits (a clock tick, at most a few seconds on a filesystem with
@@ -654,7 +638,6 @@ impl Store for MaildirStore {
 
     /// Removes the `tmp/` file an interrupted delivery of `key` left.
     fn discard_unfinished(&mut self, folder: &str, key: &MessageKey) -> Result<(), Error> {
-        self.ahead.clear();
         let at = self.at(folder)?;
         let name = at.name_of(key)?;
         match at.dir.discard_unfinished(name) {
@@ -687,24 +670,6 @@ impl Store for MaildirStore {
     /// where that is there (as delivered), else `cur/KEY:2,` (as a mail
     /// reader leaves it once seen). A file renamed since is found by
     /// listing the folder when it is not there.
-    fn ahead_depth(&self) -> usize {
-        ahead::DEPTH
-    }
-
-    fn lists_in_background(&self) -> bool {
-        true
-    }
-
-    fn list_ahead(&mut self, folder: &str, _since: Option<&Since>) {
-        if let Ok(at) = self.at(folder) {
-            self.ahead.start(folder, at.dir, quick());
-        }
-    }
-
-    fn cancel_ahead(&mut self) {
-        self.ahead.clear();
-    }
-
     fn known_unchanged(&mut self, folder: &str, snapshot: &Snapshot) {
         let Ok(at) = self.at(folder) else {
             return;
@@ -751,7 +716,6 @@ impl Store for MaildirStore {
     }
 
     fn begin_writes(&mut self, folder: &str) -> Result<Box<dyn BodyTarget + '_>, Error> {
-        self.ahead.clear();
         let at = self.at(folder)?;
         Ok(Box::new(Writer::new(self, at)))
     }
@@ -775,7 +739,6 @@ impl Store for MaildirStore {
         folder: &str,
         changes: &[FlagChange],
     ) -> Batch<Result<(), Error>, Error> {
-        self.ahead.clear();
         let mut at = self.at(folder)?;
         let mut dirty = DirtyDirs::new();
         let results = changes
@@ -787,7 +750,6 @@ impl Store for MaildirStore {
     }
 
     fn remove(&mut self, folder: &str, keys: &[MessageKey]) -> Batch<Result<(), Error>, Error> {
-        self.ahead.clear();
         let mut at = self.at(folder)?;
         let mut dirty = DirtyDirs::new();
         let results = keys
@@ -804,7 +766,6 @@ impl Store for MaildirStore {
         keys: &[MessageKey],
         to: &str,
     ) -> Batch<Result<Option<MessageKey>, Error>, Error> {
-        self.ahead.clear();
         let (mut source, mut target) = (self.at(from)?, self.at(to)?);
         let mut dirty = DirtyDirs::new();
         let results = keys

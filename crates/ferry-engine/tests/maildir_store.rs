@@ -888,39 +888,3 @@ fn a_folder_known_unchanged_is_acted_on_without_a_listing() {
     want.sort();
     assert_eq!(files(&inbox), want);
 }
-
-/// A folder asked for ahead is listed in the background, and the next
-/// snapshot takes that listing; a change the store makes after asking
-/// drops it, so that the snapshot shows the change.
-#[test]
-fn a_folder_listed_ahead_never_hides_the_stores_own_changes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = MaildirStore::create(dir.path(), Layout::Fs).expect("store");
-    store.create_folder("INBOX").expect("create");
-    let sent: Vec<_> = (1..=3)
-        .map(|n| (incoming(n, b"hi\r\n", "S"), b"hi\r\n".to_vec()))
-        .collect();
-    let keys = new_keys(write_all(&mut store, "INBOX", &sent));
-    let mut store = MaildirStore::open(dir.path(), Layout::Fs).expect("store");
-    assert!(store.lists_in_background() && store.ahead_depth() > 0);
-    let listed = |snapshot: &Snapshot| -> Vec<MessageKey> {
-        let mut keys: Vec<_> = snapshot.messages.iter().map(|m| m.key.clone()).collect();
-        keys.sort();
-        keys
-    };
-    let mut want = keys.clone();
-    want.sort();
-    store.list_ahead("INBOX", None);
-    let snapshot = store.snapshot("INBOX").expect("snapshot");
-    assert_eq!(listed(&snapshot), want);
-    assert_eq!(store.listings(), 1);
-    store.list_ahead("INBOX", None);
-    // Time for the background listing to finish: it then holds the
-    // message removed below.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let removed = store.remove("INBOX", &keys[..1]).expect("remove");
-    assert!(removed.iter().all(|r| r.is_ok()), "{removed:?}");
-    let snapshot = store.snapshot("INBOX").expect("snapshot");
-    want.retain(|k| *k != keys[0]);
-    assert_eq!(listed(&snapshot), want, "the removal shows");
-}

@@ -139,47 +139,28 @@ impl State {
         sides: PerSide<bool>,
     ) -> Result<PerSide<Vec<(MessageKey, Flags)>>> {
         let mut out = PerSide::<Vec<(MessageKey, Flags)>>::default();
-        if !(sides.far || sides.near) {
+        let wanted: Vec<Side> = Side::BOTH.into_iter().filter(|s| sides[*s]).collect();
+        if wanted.is_empty() {
             return Ok(out);
         }
-        let sql = "SELECT far_uid, far_key, near_uid, near_key, flags, keywords, \
-                   awaiting_expunge FROM pairs WHERE folder = ?1";
+        let has_key = (wanted.iter())
+            .map(|s| format!("{0}_uid IS NOT NULL OR {0}_key IS NOT NULL", side_text(*s)))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!(
+            "SELECT far_uid, far_key, near_uid, near_key, flags, keywords, awaiting_expunge \
+             FROM pairs WHERE folder = ?1 AND ({has_key})"
+        );
         let what = || format!("load the keys and flags of folder {folder}");
-        let mut stmt = self.conn.prepare_cached(sql).ctx_with(&self.path, what)?;
+        let mut stmt = self.conn.prepare_cached(&sql).ctx_with(&self.path, what)?;
         let mut rows = stmt.query([folder.0]).ctx_with(&self.path, what)?;
         while let Some(row) = rows.next().ctx_with(&self.path, what)? {
             let corrupt = |why: String| StateError::Corrupt {
                 path: self.path.clone(),
                 what: format!("a pair of folder {folder}: {why}"),
             };
-            let read = || -> rusqlite::Result<_> {
-                let key = |side: Side| -> rusqlite::Result<_> {
-                    let at = if side == Side::Far { 0 } else { 2 };
-                    let uid: Option<i64> = row.get(at)?;
-                    let name = row.get_ref(at + 1)?.as_str_or_null()?;
-                    Ok(sides[side].then(|| key_from_columns(uid, name.map(Box::from))))
-                };
-                let flags = flags_from_columns(
-                    row.get_ref(4)?.as_str()?,
-                    row.get_ref(5)?.as_str_or_null()?,
-                );
-                let awaiting = row.get_ref(6)?.as_str_or_null()?.map(side_from_text);
-                Ok((
-                    PerSide::new(key(Side::Far)?, key(Side::Near)?),
-                    flags,
-                    awaiting,
-                ))
-            };
-            let (keys, flags, awaiting) = read().ctx_with(&self.path, what)?;
-            let flags = flags.map_err(corrupt)?;
-            for (side, key) in [(Side::Far, keys.far), (Side::Near, keys.near)] {
-                let Some(key) = key.transpose().map_err(corrupt)?.flatten() else {
-                    continue;
-                };
-                let mut flags = flags.clone();
-                if awaiting == Some(Some(side)) {
-                    flags.insert(ferry_core::Flag::Deleted);
-                }
+            let read = keys_and_flags_of(row, &wanted).ctx_with(&self.path, what)?;
+            for (side, key, flags) in read.map_err(corrupt)? {
                 out[side].push((key, flags));
             }
         }
@@ -475,4 +456,41 @@ impl RawPair {
         };
         Ok(StoredPair { id, pair })
     }
+}
+
+/// The key and flags on each of `sides` of the pair in `row` (columns
+/// far_uid, far_key, near_uid, near_key, flags, keywords,
+/// awaiting_expunge): a side where the pair has no key is left out, and a
+/// side the pair awaits expunge on gets `\Deleted`. The outer error is
+/// SQLite's, the inner one names what is corrupt.
+#[expect(
+    clippy::type_complexity,
+    reason = "SQLite's error outside, the corruption found inside"
+)]
+fn keys_and_flags_of(
+    row: &Row<'_>,
+    sides: &[Side],
+) -> rusqlite::Result<std::result::Result<Vec<(Side, MessageKey, Flags)>, String>> {
+    let mut keys = Vec::with_capacity(sides.len());
+    for &side in sides {
+        let at = if side == Side::Far { 0 } else { 2 };
+        let uid: Option<i64> = row.get(at)?;
+        let name = row.get_ref(at + 1)?.as_str_or_null()?;
+        keys.push((side, key_from_columns(uid, name.map(Box::from))));
+    }
+    let flags = flags_from_columns(row.get_ref(4)?.as_str()?, row.get_ref(5)?.as_str_or_null()?);
+    let awaiting = row.get_ref(6)?.as_str_or_null()?.map(side_from_text);
+    let decode = || {
+        let mut out = Vec::with_capacity(keys.len());
+        for (side, key) in keys {
+            let Some(key) = key? else { continue };
+            let mut flags = flags.clone()?;
+            if awaiting == Some(Some(side)) {
+                flags.insert(ferry_core::Flag::Deleted);
+            }
+            out.push((side, key, flags));
+        }
+        Ok(out)
+    };
+    Ok(decode())
 }

@@ -106,8 +106,7 @@ impl<'a> Lookahead<'a> {
 
     /// Before folder `index` is prepared: asks for the next ones that are
     /// not asked for yet (`skip`: folders not to list, such as those a dry
-    /// run would create), and for folder `index` itself from a store that
-    /// lists in the background, so that it lists beside the other side.
+    /// run would create).
     pub(super) fn ask<F: Store, N: Store>(
         &mut self,
         index: usize,
@@ -118,13 +117,8 @@ impl<'a> Lookahead<'a> {
     ) {
         let depth = far.ahead_depth().max(near.ahead_depth());
         let lists_changes = super::capability(far, near, |c| c.lists_changes);
-        let at_once = PerSide::new(far.lists_in_background(), near.lists_in_background());
-        for (at, name) in self.names.iter().enumerate().skip(index).take(depth + 1) {
-            let asks = match at == index {
-                true => at_once,
-                false => PerSide::new(true, true),
-            };
-            if !(asks.far || asks.near) || self.known.contains_key(name.as_str()) || skip(name) {
+        for name in self.names.iter().skip(index + 1).take(depth) {
+            if self.known.contains_key(name.as_str()) || skip(name) {
                 continue;
             }
             // A folder whose state cannot be read is not asked for; its
@@ -133,10 +127,10 @@ impl<'a> Lookahead<'a> {
                 continue;
             };
             let since = known.since(lists_changes, options);
-            if asks.far && known.lists(Side::Far) {
+            if known.lists(Side::Far) {
                 far.list_ahead(name, since.far.as_ref());
             }
-            if asks.near && known.lists(Side::Near) {
+            if known.lists(Side::Near) {
                 near.list_ahead(name, since.near.as_ref());
             }
             self.known.insert(name.as_str(), known);

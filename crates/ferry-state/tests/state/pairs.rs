@@ -31,24 +31,35 @@ fn every_field_round_trips_including_nulls() {
     );
 }
 
-/// Keys and flags are read per side asked for, in one pass: a pair with
-/// no key on a side is not there, and one awaiting expunge on a side was
-/// last seen there marked `\Deleted`.
+/// Keys and flags are read per side asked for, in one pass, for one
+/// folder: a pair with no key on a side is not there, and one awaiting
+/// expunge on a side was last seen there marked `\Deleted`.
 #[test]
 fn keys_and_flags_are_read_for_the_sides_asked_for() {
     let (_dir, mut state, inbox) = state_with_inbox();
-    let both = plain_pair(inbox, 1);
+    let other = state
+        .add_folder(&crate::common::names("Other", "Other"))
+        .expect("add");
+    let mut both = plain_pair(inbox, 1);
+    both.flags.insert(Flag::Keyword("$Label1".into()));
     let mut far_only = plain_pair(inbox, 2);
     far_only.keys.near = None;
-    let mut expunging = plain_pair(inbox, 3);
-    expunging.awaiting_expunge = Some(Side::Near);
-    let pairs = vec![both, far_only, expunging];
+    let mut near_only = plain_pair(inbox, 3);
+    near_only.keys.far = None;
+    let mut expunging_near = plain_pair(inbox, 4);
+    expunging_near.awaiting_expunge = Some(Side::Near);
+    let mut expunging_far = plain_pair(inbox, 5);
+    expunging_far.awaiting_expunge = Some(Side::Far);
+    let pairs = vec![both, far_only, near_only, expunging_near, expunging_far];
     state.insert_pairs(&pairs).expect("insert");
-    let on = |side: Side, with_deleted: bool| -> Vec<(ferry_state::MessageKey, Flags)> {
+    state
+        .insert_pairs(&[plain_pair(other, 6)])
+        .expect("insert elsewhere");
+    let on = |side: Side| -> Vec<(ferry_state::MessageKey, Flags)> {
         let mut out: Vec<_> = (pairs.iter())
             .filter_map(|p| {
                 let mut flags = p.flags.clone();
-                if with_deleted && p.awaiting_expunge == Some(side) {
+                if p.awaiting_expunge == Some(side) {
                     flags.insert(Flag::Deleted);
                 }
                 Some((p.keys[side].clone()?, flags))
@@ -64,11 +75,15 @@ fn keys_and_flags_are_read_for_the_sides_asked_for() {
         read
     };
     let all = read(PerSide::new(true, true));
-    assert_eq!(all.far, on(Side::Far, true));
-    assert_eq!(all.near, on(Side::Near, true));
-    assert_eq!(all.near.len(), 2, "the far-only pair has no near key");
-    assert!(all.near.iter().any(|(_, f)| f.contains(&Flag::Deleted)));
-    assert!(all.far.iter().all(|(_, f)| !f.contains(&Flag::Deleted)));
+    assert_eq!(all.far, on(Side::Far));
+    assert_eq!(all.near, on(Side::Near));
+    assert_eq!((all.far.len(), all.near.len()), (4, 4));
+    let deleted = |keys: &[(ferry_state::MessageKey, Flags)]| {
+        keys.iter()
+            .filter(|(_, f)| f.contains(&Flag::Deleted))
+            .count()
+    };
+    assert_eq!((deleted(&all.far), deleted(&all.near)), (1, 1));
     assert_eq!(
         read(PerSide::new(true, false)),
         PerSide::new(all.far.clone(), Vec::new())
@@ -78,6 +93,36 @@ fn keys_and_flags_are_read_for_the_sides_asked_for() {
         PerSide::new(Vec::new(), all.near.clone())
     );
     assert_eq!(read(PerSide::new(false, false)), PerSide::default());
+}
+
+/// A row that has no key on the sides asked for is not read: damage there
+/// does not stop the folder.
+#[test]
+fn keys_and_flags_skip_pairs_without_a_key_on_the_sides_asked_for() {
+    let (_dir, path) = crate::common::temp_db();
+    let mut state = ferry_state::State::open(&path).expect("open");
+    let inbox = (state.add_folder(&crate::common::names("INBOX", "INBOX"))).expect("add");
+    let mut far_only = plain_pair(inbox, 1);
+    far_only.keys.near = None;
+    state
+        .insert_pairs(&[far_only, plain_pair(inbox, 2)])
+        .expect("insert");
+    drop(state);
+    let conn = Connection::open(&path).expect("open");
+    // Flags that are no flags, on the far-only pair.
+    let damage = "UPDATE pairs SET flags = 'X' WHERE near_key IS NULL";
+    conn.execute(damage, []).expect_err("the CHECK refuses it");
+    conn.execute_batch("PRAGMA ignore_check_constraints = ON")
+        .expect("pragma");
+    conn.execute(damage, []).expect("damage");
+    drop(conn);
+    let state = crate::common::reopen(&path).expect("reopen");
+    let near = state
+        .load_keys_and_flags(inbox, PerSide::new(false, true))
+        .expect("the damaged pair has no near key");
+    assert_eq!(near.near.len(), 1);
+    let far = state.load_keys_and_flags(inbox, PerSide::new(true, false));
+    assert!(matches!(far, Err(StateError::Corrupt { .. })), "{far:?}");
 }
 
 #[test]
