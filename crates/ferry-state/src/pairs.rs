@@ -139,19 +139,30 @@ impl State {
         sides: PerSide<bool>,
     ) -> Result<PerSide<Vec<(MessageKey, Flags)>>> {
         let mut out = PerSide::<Vec<(MessageKey, Flags)>>::default();
-        let wanted: Vec<Side> = Side::BOTH.into_iter().filter(|s| sides[*s]).collect();
-        if wanted.is_empty() {
-            return Ok(out);
-        }
-        let has_key = (wanted.iter())
-            .map(|s| format!("{0}_uid IS NOT NULL OR {0}_key IS NOT NULL", side_text(*s)))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let sql = format!(
-            "SELECT far_uid, far_key, near_uid, near_key, flags, keywords, awaiting_expunge \
-             FROM pairs WHERE folder = ?1 AND ({has_key})"
-        );
-        let what = || format!("load the keys and flags of folder {folder}");
+        let columns = "SELECT far_uid, far_key, near_uid, near_key, flags, keywords, \
+                       awaiting_expunge FROM pairs WHERE folder = ?1";
+        // Only pairs with a key on a side asked for: damage elsewhere does
+        // not stop the folder.
+        let (wanted, has_key): (&[Side], &str) = match (sides.far, sides.near) {
+            (false, false) => return Ok(out),
+            (true, false) => (&[Side::Far], "far_uid IS NOT NULL OR far_key IS NOT NULL"),
+            (false, true) => (
+                &[Side::Near],
+                "near_uid IS NOT NULL OR near_key IS NOT NULL",
+            ),
+            (true, true) => (
+                &Side::BOTH,
+                "far_uid IS NOT NULL OR far_key IS NOT NULL \
+                 OR near_uid IS NOT NULL OR near_key IS NOT NULL",
+            ),
+        };
+        let sql = format!("{columns} AND ({has_key})");
+        let what = || {
+            format!(
+                "load the {} keys and flags of folder {folder}",
+                sides_text(wanted)
+            )
+        };
         let mut stmt = self.conn.prepare_cached(&sql).ctx_with(&self.path, what)?;
         let mut rows = stmt.query([folder.0]).ctx_with(&self.path, what)?;
         while let Some(row) = rows.next().ctx_with(&self.path, what)? {
@@ -159,7 +170,7 @@ impl State {
                 path: self.path.clone(),
                 what: format!("a pair of folder {folder}: {why}"),
             };
-            let read = keys_and_flags_of(row, &wanted).ctx_with(&self.path, what)?;
+            let read = keys_and_flags_of(row, wanted).ctx_with(&self.path, what)?;
             for (side, key, flags) in read.map_err(corrupt)? {
                 out[side].push((key, flags));
             }
@@ -456,6 +467,12 @@ impl RawPair {
         };
         Ok(StoredPair { id, pair })
     }
+}
+
+/// "far", "near" or "far and near".
+fn sides_text(sides: &[Side]) -> String {
+    let names: Vec<&str> = sides.iter().map(|s| side_text(*s)).collect();
+    names.join(" and ")
 }
 
 /// The key and flags on each of `sides` of the pair in `row` (columns

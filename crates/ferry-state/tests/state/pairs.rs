@@ -95,8 +95,9 @@ fn keys_and_flags_are_read_for_the_sides_asked_for() {
     assert_eq!(read(PerSide::new(false, false)), PerSide::default());
 }
 
-/// A row that has no key on the sides asked for is not read: damage there
-/// does not stop the folder.
+/// Damage on a side not asked for (a pair with no key there, or a key
+/// there that is broken) does not stop the folder; on a side asked for it
+/// does.
 #[test]
 fn keys_and_flags_skip_pairs_without_a_key_on_the_sides_asked_for() {
     let (_dir, path) = crate::common::temp_db();
@@ -104,25 +105,34 @@ fn keys_and_flags_skip_pairs_without_a_key_on_the_sides_asked_for() {
     let inbox = (state.add_folder(&crate::common::names("INBOX", "INBOX"))).expect("add");
     let mut far_only = plain_pair(inbox, 1);
     far_only.keys.near = None;
+    let damaged_far_key = plain_pair(inbox, 2);
     state
-        .insert_pairs(&[far_only, plain_pair(inbox, 2)])
+        .insert_pairs(&[far_only, damaged_far_key, plain_pair(inbox, 3)])
         .expect("insert");
     drop(state);
     let conn = Connection::open(&path).expect("open");
     // Flags that are no flags, on the far-only pair.
-    let damage = "UPDATE pairs SET flags = 'X' WHERE near_key IS NULL";
-    conn.execute(damage, []).expect_err("the CHECK refuses it");
+    let no_flags = "UPDATE pairs SET flags = 'X' WHERE near_key IS NULL";
+    conn.execute(no_flags, [])
+        .expect_err("the CHECK refuses it");
+    // Both a UID and a file name on the far side of the second pair.
+    let two_keys = "UPDATE pairs SET far_key = 'x' WHERE far_uid = 2";
+    conn.execute(two_keys, [])
+        .expect_err("the CHECK refuses it");
     conn.execute_batch("PRAGMA ignore_check_constraints = ON")
         .expect("pragma");
-    conn.execute(damage, []).expect("damage");
+    conn.execute(no_flags, []).expect("damage the flags");
+    conn.execute(two_keys, []).expect("damage the far key");
     drop(conn);
     let state = crate::common::reopen(&path).expect("reopen");
     let near = state
         .load_keys_and_flags(inbox, PerSide::new(false, true))
-        .expect("the damaged pair has no near key");
-    assert_eq!(near.near.len(), 1);
-    let far = state.load_keys_and_flags(inbox, PerSide::new(true, false));
-    assert!(matches!(far, Err(StateError::Corrupt { .. })), "{far:?}");
+        .expect("the damage is all on the far side");
+    assert_eq!(near.near.len(), 2);
+    for sides in [PerSide::new(true, false), PerSide::new(true, true)] {
+        let read = state.load_keys_and_flags(inbox, sides);
+        assert!(matches!(read, Err(StateError::Corrupt { .. })), "{read:?}");
+    }
 }
 
 #[test]
