@@ -517,7 +517,8 @@ fn crlf_size_in_key(key: &str) -> Option<u64> {
 /// The file of message `key` in `dir` with `flags`, as ferry or a mail
 /// reader names it (see [`Store::known_unchanged`]).
 fn file_of(dir: &Folder, key: &str, flags: &ferry_core::Flags) -> Entry {
-    if flags.to_maildir_info().is_empty() {
+    // Every system flag has a letter: no letters means no system flag.
+    if flags.without_keywords().is_empty() {
         let delivered = Entry::new(Subdir::New, MaildirName::bare(key));
         if std::fs::symlink_metadata(dir.entry_path(&delivered)).is_ok() {
             return delivered;

@@ -170,10 +170,8 @@ impl State {
                 path: self.path.clone(),
                 what: format!("a pair of folder {folder}: {why}"),
             };
-            let read = keys_and_flags_of(row, wanted).ctx_with(&self.path, what)?;
-            for (side, key, flags) in read.map_err(corrupt)? {
-                out[side].push((key, flags));
-            }
+            (push_keys_and_flags(row, wanted, &mut out).ctx_with(&self.path, what)?)
+                .map_err(corrupt)?;
         }
         Ok(out)
     }
@@ -475,39 +473,38 @@ fn sides_text(sides: &[Side]) -> String {
     names.join(" and ")
 }
 
-/// The key and flags on each of `sides` of the pair in `row` (columns
-/// far_uid, far_key, near_uid, near_key, flags, keywords,
-/// awaiting_expunge): a side where the pair has no key is left out, and a
-/// side the pair awaits expunge on gets `\Deleted`. The outer error is
-/// SQLite's, the inner one names what is corrupt.
-#[expect(
-    clippy::type_complexity,
-    reason = "SQLite's error outside, the corruption found inside"
-)]
-fn keys_and_flags_of(
+/// Pushes the key and flags on each of `sides` of the pair in `row`
+/// (columns far_uid, far_key, near_uid, near_key, flags, keywords,
+/// awaiting_expunge) onto `out`: a side where the pair has no key gets
+/// nothing, and a side the pair awaits expunge on gets `\Deleted`. The
+/// outer error is SQLite's, the inner one names what is corrupt.
+fn push_keys_and_flags(
     row: &Row<'_>,
     sides: &[Side],
-) -> rusqlite::Result<std::result::Result<Vec<(Side, MessageKey, Flags)>, String>> {
-    let mut keys = Vec::with_capacity(sides.len());
+    out: &mut PerSide<Vec<(MessageKey, Flags)>>,
+) -> rusqlite::Result<std::result::Result<(), String>> {
+    let mut keys: PerSide<Option<std::result::Result<Option<MessageKey>, String>>> =
+        PerSide::default();
     for &side in sides {
         let at = if side == Side::Far { 0 } else { 2 };
         let uid: Option<i64> = row.get(at)?;
         let name = row.get_ref(at + 1)?.as_str_or_null()?;
-        keys.push((side, key_from_columns(uid, name.map(Box::from))));
+        keys[side] = Some(key_from_columns(uid, name.map(Box::from)));
     }
     let flags = flags_from_columns(row.get_ref(4)?.as_str()?, row.get_ref(5)?.as_str_or_null()?);
     let awaiting = row.get_ref(6)?.as_str_or_null()?.map(side_from_text);
-    let decode = || {
-        let mut out = Vec::with_capacity(keys.len());
-        for (side, key) in keys {
-            let Some(key) = key? else { continue };
+    let mut push = || {
+        for side in Side::BOTH {
+            let Some(key) = keys[side].take().transpose()?.flatten() else {
+                continue;
+            };
             let mut flags = flags.clone()?;
             if awaiting == Some(Some(side)) {
                 flags.insert(ferry_core::Flag::Deleted);
             }
-            out.push((side, key, flags));
+            out[side].push((key, flags));
         }
-        Ok(out)
+        Ok(())
     };
-    Ok(decode())
+    Ok(push())
 }
